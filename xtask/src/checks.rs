@@ -1,0 +1,272 @@
+//! Preconditions: what must hold before a plan's first step runs. Each one is data (so plans
+//! can print and compare them) and knows how to verify itself and what fixes it.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use crate::plan::Cmd;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// `program` is on PATH, and `version` prints a version of at least `min`.
+    Tool { program: String, version: Cmd, min: Option<(u32, u32)>, fix: String },
+    /// `probe` succeeds (and, with `line`, prints that line).
+    Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
+    /// A file the plan reads is present.
+    File { path: PathBuf, what: String, fix: String },
+    /// Nothing else listens on a port the stack publishes; `owner` lists the running services
+    /// of this stack, and `service` there means the port is already ours.
+    PortFree { port: u16, service: String, owner: Cmd },
+    /// `docker login` to `registry` was done (`~/.docker/config.json` or its credential helper).
+    RegistryLogin { registry: String },
+    /// The git working tree has no uncommitted changes.
+    GitClean { root: PathBuf },
+    /// HEAD is on `branch`.
+    GitBranch { root: PathBuf, branch: String },
+    /// The user agrees to something that destroys data (asked on a terminal, else `--yes`).
+    Confirm { prompt: String },
+}
+
+/// Why a precondition does not hold, and the exact fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub problem: String,
+    pub fix: String,
+}
+
+fn fail(problem: impl Into<String>, fix: impl Into<String>) -> Result<(), Failure> {
+    Err(Failure { problem: problem.into(), fix: fix.into() })
+}
+
+impl Check {
+    /// One line for plans and `doctor`.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::Tool { program, min: Some((major, minor)), .. } => {
+                format!("`{program}` {major}.{minor} or newer is on PATH")
+            }
+            Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
+            Check::Probe { what, .. } => what.clone(),
+            Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
+            Check::PortFree { port, service, .. } => {
+                format!("port {port} is free (or already published by this stack's {service})")
+            }
+            Check::RegistryLogin { registry } => format!("logged in to the registry {registry}"),
+            Check::GitClean { .. } => "the git working tree is clean".to_string(),
+            Check::GitBranch { branch, .. } => format!("git HEAD is on branch {branch}"),
+            Check::Confirm { prompt } => format!("confirmed: {prompt} (asked on a terminal, or --yes)"),
+        }
+    }
+
+    /// Verifies the precondition. `yes` answers confirmations.
+    pub fn verify(&self, yes: bool) -> Result<(), Failure> {
+        match self {
+            Check::Tool { program, version, min, fix } => verify_tool(program, version, *min, fix),
+            Check::Probe { what, probe, line, fix } => {
+                let out = match capture(probe) {
+                    Ok(out) => out,
+                    Err(err) => return fail(format!("{what}: no ({err})"), fix.as_str()),
+                };
+                match line {
+                    Some(line) if !out.lines().any(|l| l.trim() == line) => {
+                        fail(format!("{what}: no (`{}` does not list {line})", probe.line()), fix.as_str())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Check::File { path, what, fix } => {
+                if path.is_file() {
+                    Ok(())
+                } else {
+                    fail(format!("{what} is missing: {}", path.display()), fix.as_str())
+                }
+            }
+            Check::PortFree { port, service, owner } => verify_port(*port, service, owner),
+            Check::RegistryLogin { registry } => verify_login(registry),
+            Check::GitClean { root } => {
+                let status = capture(&Cmd::new("git", root).args(["status", "--porcelain"])).map_err(|e| Failure {
+                    problem: format!("cannot read the git status: {e}"),
+                    fix: "run from a git checkout of RecordSponge".into(),
+                })?;
+                if status.trim().is_empty() {
+                    Ok(())
+                } else {
+                    let files: Vec<&str> = status.lines().take(5).collect();
+                    fail(
+                        format!(
+                            "the working tree has uncommitted changes ({}): the image would ship code that no commit describes",
+                            files.join(", ").trim()
+                        ),
+                        "commit them, or set them aside with `git stash --include-untracked`",
+                    )
+                }
+            }
+            Check::GitBranch { root, branch } => {
+                let head =
+                    capture(&Cmd::new("git", root).args(["rev-parse", "--abbrev-ref", "HEAD"])).map_err(|e| {
+                        Failure {
+                            problem: format!("cannot read the git branch: {e}"),
+                            fix: "run from a git checkout of RecordSponge".into(),
+                        }
+                    })?;
+                if head.trim() == branch {
+                    Ok(())
+                } else {
+                    fail(
+                        format!("HEAD is on `{}`, and this environment deploys only from `{branch}`", head.trim()),
+                        format!("git switch {branch}"),
+                    )
+                }
+            }
+            Check::Confirm { prompt } => confirm(prompt, yes),
+        }
+    }
+}
+
+/// Runs a probe, returning its standard output; an error carries the tail of its stderr.
+pub fn capture(cmd: &Cmd) -> Result<String, String> {
+    let output =
+        cmd.to_std().stdin(Stdio::null()).output().map_err(|e| format!("cannot run `{}`: {e}", cmd.program))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = tail[tail.len().saturating_sub(2)..].join(" / ");
+        Err(format!(
+            "`{}` failed with {}{}",
+            cmd.line(),
+            output.status,
+            if tail.is_empty() { String::new() } else { format!(": {tail}") }
+        ))
+    }
+}
+
+fn verify_tool(program: &str, version: &Cmd, min: Option<(u32, u32)>, fix: &str) -> Result<(), Failure> {
+    if which::which(program).is_err() {
+        return fail(format!("`{program}` is not on PATH"), fix);
+    }
+    let Some(min) = min else { return Ok(()) };
+    let out = capture(version).map_err(|e| Failure { problem: e, fix: fix.to_string() })?;
+    match parse_version(&out) {
+        Some(found) if found >= min => Ok(()),
+        Some((major, minor)) => fail(
+            format!("`{}` is version {major}.{minor}; {}.{} or newer is needed", version.line(), min.0, min.1),
+            fix,
+        ),
+        None => fail(format!("cannot read a version from `{}`: {}", version.line(), out.trim()), fix),
+    }
+}
+
+/// The first `MAJOR.MINOR` in a version banner (`Docker version 28.2.2`, `v2.29.1`).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|word| {
+            let mut parts = word.split('.');
+            let major = parts.next()?.parse().ok()?;
+            let minor = parts.next()?.parse().ok()?;
+            Some((major, minor))
+        })
+        .next()
+}
+
+fn verify_port(port: u16, service: &str, owner: &Cmd) -> Result<(), Failure> {
+    if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+        return Ok(());
+    }
+    if let Ok(running) = capture(owner) {
+        if running.lines().any(|l| l.trim() == service) {
+            return Ok(());
+        }
+    }
+    fail(
+        format!("port {port} is taken by another program, so {service} cannot publish it"),
+        format!(
+            "stop what listens there (`ss -ltnp 'sport = :{port}'` or `lsof -i :{port}` shows it), \
+             or choose another port in config/recordsponge.toml [ports]"
+        ),
+    )
+}
+
+fn confirm(prompt: &str, yes: bool) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return fail(
+            format!("this would {prompt}, and there is no terminal to ask for confirmation"),
+            "rerun with --yes if that is what you want",
+        );
+    }
+    eprint!("This will {prompt}. Continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = stdin.lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        fail(format!("not confirmed: this would {prompt}"), "rerun and answer `y`, or pass --yes")
+    }
+}
+
+/// The registry part of an image repository (`docker.io` when it names none).
+pub fn registry_of(repository: &str) -> String {
+    match repository.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
+        _ => "docker.io".to_string(),
+    }
+}
+
+fn docker_config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
+        return Some(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"))?;
+    Some(PathBuf::from(home).join(".docker"))
+}
+
+fn verify_login(registry: &str) -> Result<(), Failure> {
+    let fix = format!("docker login {}", if registry == "docker.io" { "" } else { registry }).trim_end().to_string();
+    let not_logged_in = |why: String| {
+        fail(format!("not logged in to {registry}: {why}; the push would fail after the build"), fix.as_str())
+    };
+    let Some(dir) = docker_config_dir() else { return not_logged_in("no home directory".into()) };
+    let path = dir.join("config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return not_logged_in(format!("{} does not exist", path.display()));
+    };
+    let config: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return not_logged_in(format!("{} is not valid JSON ({e})", path.display())),
+    };
+    let keys: Vec<String> = if registry == "docker.io" {
+        vec!["https://index.docker.io/v1/".into(), "index.docker.io".into(), "docker.io".into()]
+    } else {
+        vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
+    };
+    let has = |obj: &serde_json::Value| keys.iter().any(|k| obj.get(k).is_some());
+    let stored = config.get("auths").and_then(|auths| keys.iter().find_map(|k| auths.get(k)));
+    if stored.is_some_and(|entry| entry.get("auth").is_some()) {
+        return Ok(());
+    }
+    let helper = config
+        .get("credHelpers")
+        .and_then(|h| keys.iter().find_map(|k| h.get(k)))
+        .or_else(|| config.get("credsStore"))
+        .and_then(|v| v.as_str());
+    if let Some(helper) = helper {
+        let program = format!("docker-credential-{helper}");
+        let listed = capture(&Cmd::new(&program, &dir).arg("list"));
+        if let Ok(listed) = listed {
+            if let Ok(servers) = serde_json::from_str::<serde_json::Value>(&listed) {
+                if has(&servers) {
+                    return Ok(());
+                }
+            }
+        }
+        return not_logged_in(format!("the credential helper `{program}` holds no login for it"));
+    }
+    not_logged_in(format!("{} has no login for it", path.display()))
+}

@@ -1,0 +1,263 @@
+//! The local dev environment (was the root Makefile): the compose stack of database, backend
+//! and frontend dev server.
+
+use std::time::Duration;
+
+use crate::checks::{registry_of, Check};
+use crate::plan::{Action, Plan};
+use crate::project::Project;
+
+impl Project {
+    pub fn plan(&self, command: &str) -> Plan {
+        Plan::new(&format!("cargo xtask {command}"), &self.root)
+    }
+
+    fn readiness_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.readiness.timeout)
+    }
+
+    /// Preconditions of starting the stack: compose, the files it reads, the ports it publishes.
+    pub fn stack_checks(&self) -> Vec<Check> {
+        let c = &self.config;
+        let mut checks = self.compose_checks();
+        for file in &c.compose.env_files {
+            checks.push(Check::File {
+                path: self.path(file),
+                what: "an env file the compose file reads".into(),
+                fix: format!("restore it: `git checkout -- {}`", file.display()),
+            });
+        }
+        for (port, service) in [(c.ports.backend, &c.services.backend), (c.ports.frontend, &c.services.frontend)] {
+            checks.push(Check::PortFree {
+                port,
+                service: service.clone(),
+                owner: self.compose(["ps", "--services", "--filter", "status=running"]),
+            });
+        }
+        checks
+    }
+
+    /// Waits until the database accepts TCP connections (not the init-time socket-only server).
+    pub fn wait_database(&self) -> Action {
+        let db = &self.config.services.database;
+        Action::WaitCmd {
+            probe: self.exec(&["-u", "postgres"], db, false, &["pg_isready", "--quiet", "--host", "127.0.0.1"]),
+            timeout: self.readiness_timeout(),
+            service: db.clone(),
+            logs: self.compose(["logs", "--tail", "30", db.as_str()]),
+        }
+    }
+
+    /// Waits until the backend's health check answers 200 (it does only when the database answers).
+    pub fn wait_backend(&self) -> Action {
+        let c = &self.config;
+        Action::WaitHttp {
+            port: c.ports.backend,
+            path: c.readiness.health_path.clone(),
+            timeout: self.readiness_timeout(),
+            service: c.services.backend.clone(),
+            logs: self.compose(["logs", "--tail", "30", c.services.backend.as_str()]),
+        }
+    }
+
+    fn wait_frontend(&self) -> Action {
+        let c = &self.config;
+        Action::WaitHttp {
+            port: c.ports.frontend,
+            path: "/".into(),
+            timeout: self.readiness_timeout(),
+            service: c.services.frontend.clone(),
+            logs: self.compose(["logs", "--tail", "30", c.services.frontend.as_str()]),
+        }
+    }
+
+    fn initdb_step(&self, plan: &mut Plan) {
+        let db = &self.config.database;
+        plan.step(
+            "Initialize the database (does nothing when it already is)",
+            Action::Run(self.exec(
+                &["-u", "postgres"],
+                &self.config.services.database,
+                false,
+                &["bash", &db.init_script],
+            )),
+        );
+    }
+
+    /// `new`: images, the stack, the database initialized, and every service answering.
+    pub fn new_env(&self) -> Plan {
+        let c = &self.config;
+        let mut plan = self.plan("new");
+        plan.checks(self.stack_checks());
+        plan.step(&format!("Ensure the image {}", c.images.postgres), self.ensure_base("postgres", &c.images.postgres))
+            .step(&format!("Ensure the image {}", c.images.node), self.ensure_base("node", &c.images.node))
+            .step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_backend_image())
+            .step("Start the stack", Action::Run(self.compose(["up", "--detach"])))
+            .hint("see what failed: cargo xtask compose logs")
+            .step(&format!("Wait for {}", c.services.database), self.wait_database());
+        self.initdb_step(&mut plan);
+        plan.step(&format!("Wait for {} (health check)", c.services.backend), self.wait_backend())
+            .step(&format!("Wait for {} (dev server)", c.services.frontend), self.wait_frontend())
+            .step("Done", Action::Say(self.summary()));
+        plan
+    }
+
+    fn summary(&self) -> String {
+        let c = &self.config;
+        let mut text = format!(
+            "RecordSponge is running:\n  app and API  http://localhost:{}\n  dev server   http://localhost:{} (reloads on change)\n",
+            c.ports.backend, c.ports.frontend
+        );
+        if !c.database.seed_logins.is_empty() {
+            text.push_str("Dev logins (seeded, dev only):\n");
+            for login in &c.database.seed_logins {
+                text.push_str(&format!("  {login}\n"));
+            }
+        }
+        text.push_str(
+            "Next: cargo xtask test (all tests), cargo xtask backend-logs, cargo xtask psql, \
+             cargo xtask down (stops, keeps data); cargo xtask --help lists everything.",
+        );
+        text
+    }
+
+    pub fn pull(&self) -> Plan {
+        let mut plan = self.plan("pull");
+        plan.checks(self.compose_checks()).step("Pull the stack's images", Action::Run(self.compose(["pull"])));
+        plan
+    }
+
+    pub fn up(&self) -> Plan {
+        let mut plan = self.plan("up");
+        plan.checks(self.stack_checks())
+            .step("Start the stack", Action::Run(self.compose(["up", "--detach"])))
+            .step(&format!("Wait for {}", self.config.services.database), self.wait_database());
+        plan
+    }
+
+    /// Stops and removes the containers; volumes (the database's data) stay.
+    pub fn down(&self) -> Plan {
+        let mut plan = self.plan("down");
+        plan.checks(self.compose_checks()).step(
+            "Stop and remove the stack's containers (volumes and data stay)",
+            Action::Run(self.compose(["down"])),
+        );
+        plan
+    }
+
+    pub fn clobber(&self) -> Plan {
+        let mut plan = self.plan("clobber");
+        plan.checks(self.compose_checks())
+            .check(Check::Confirm {
+                prompt: format!(
+                    "remove the `{}` stack's containers AND volumes, deleting the database and node_modules",
+                    self.config.compose.project
+                ),
+            })
+            .step(
+                "Remove the stack's containers, networks and volumes",
+                Action::Run(self.compose(["down", "--volumes", "--remove-orphans"])),
+            );
+        plan
+    }
+
+    /// Pushes the backend's dev image.
+    pub fn push_dev(&self) -> Plan {
+        let c = &self.config;
+        let mut plan = self.plan("push");
+        plan.checks(self.compose_checks())
+            .check(Check::RegistryLogin { registry: registry_of(&c.images.backend_dev) })
+            .step(
+                &format!("Push the dev image {}", c.images.backend_dev),
+                Action::Run(self.compose(["push", c.services.backend.as_str()])),
+            );
+        plan
+    }
+
+    pub fn initdb(&self) -> Plan {
+        let mut plan = self.plan("initdb");
+        plan.checks(self.compose_checks())
+            .check(self.running_check(&self.config.services.database))
+            .step(&format!("Wait for {}", self.config.services.database), self.wait_database());
+        self.initdb_step(&mut plan);
+        plan
+    }
+
+    pub fn dropdb(&self) -> Plan {
+        let c = &self.config;
+        let mut plan = self.plan("dropdb");
+        plan.checks(self.compose_checks())
+            .check(self.running_check(&c.services.database))
+            .check(Check::Confirm { prompt: format!("drop the database `{}` and all its data", c.database.name) })
+            .step(
+                &format!("Drop the database {}", c.database.name),
+                Action::Run(self.exec(
+                    &["-u", "postgres"],
+                    &c.services.database,
+                    false,
+                    &["bash", &c.database.drop_script],
+                )),
+            );
+        plan
+    }
+
+    pub fn psql(&self) -> Plan {
+        let c = &self.config;
+        let mut plan = self.plan("psql");
+        plan.checks(self.compose_checks()).check(self.running_check(&c.services.database)).step(
+            &format!("psql on {}", c.database.name),
+            Action::Run(self.exec(&["-u", "postgres"], &c.services.database, true, &["psql", "-d", &c.database.name])),
+        );
+        plan
+    }
+
+    /// Removes caches (Python bytecode, mypy/pytest/ruff caches) under the configured directories.
+    pub fn clean(&self) -> Plan {
+        let c = &self.config.clean;
+        let mut plan = self.plan("clean");
+        plan.step(
+            "Remove caches",
+            Action::Clean {
+                under: c.under.iter().map(|d| self.path(d)).collect(),
+                names: c.names.clone(),
+                extensions: c.extensions.clone(),
+                skip: vec!["node_modules".into(), ".git".into()],
+            },
+        );
+        plan
+    }
+
+    /// Frontend tests once, then the backend's type check and tests.
+    pub fn test(&self) -> Plan {
+        let mut plan = self.plan("test");
+        plan.extend(self.frontend_test(false)).extend(self.backend_test(false));
+        plan
+    }
+
+    /// Style checks and type checks of backend and frontend.
+    pub fn lint(&self) -> Plan {
+        let c = &self.config;
+        let mut plan = self.plan("lint");
+        plan.checks(self.compose_checks())
+            .check(self.running_check(&c.services.backend))
+            .check(self.running_check(&c.services.frontend))
+            .step(
+                "Backend style check (ruff)",
+                Action::Run(self.exec(&[], &c.services.backend, false, &["ruff", "check", "."])),
+            )
+            .step("Backend type check (mypy)", Action::Run(self.exec(&[], &c.services.backend, false, &["mypy"])))
+            .step(
+                "Frontend lint (eslint)",
+                Action::Run(self.exec(&[], &c.services.frontend, false, &["npm", "run", "lint"])),
+            );
+        plan
+    }
+
+    /// Any compose command, with the project's file, project name and variables.
+    pub fn compose_passthrough(&self, args: &[String]) -> Plan {
+        let mut plan = self.plan(&format!("compose {}", crate::quote::sh_join(args)));
+        plan.checks(self.compose_checks())
+            .step("compose", Action::Run(self.compose(args.iter().map(String::as_str)).terminal(true)));
+        plan
+    }
+}

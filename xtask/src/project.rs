@@ -1,0 +1,224 @@
+//! The project a plan is built for: the repository root, its configuration, the compose to
+//! drive, and the facts read from the machine (git, terminal). Plans are pure functions of it,
+//! so tests build it with fixed facts.
+
+use std::path::{Path, PathBuf};
+
+use crate::checks::Check;
+use crate::config::{Config, FlavorChoice};
+use crate::plan::Cmd;
+
+/// Which compose implementation runs the stack. Container names differ between them
+/// (`project_service_1` and `project-service-1`), so plans never use container names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `docker compose` (the v2 plugin).
+    V2,
+    /// `docker-compose` (the standalone v1).
+    V1,
+}
+
+/// What plans need to know about the machine; read once, before the plan is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// `git rev-parse HEAD`, or "unknown" outside a git checkout.
+    pub commit: String,
+    /// The current branch, or "HEAD" when detached.
+    pub branch: String,
+    /// Standard input is a terminal (interactive commands get a TTY in containers).
+    pub terminal: bool,
+    /// The CA bundle handed to builds and package installs, when configured.
+    pub ca_bundle: Option<PathBuf>,
+    /// The time, UTC, RFC 3339 (written into version.json).
+    pub now: String,
+}
+
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+    pub flavor: Flavor,
+    pub facts: Facts,
+}
+
+impl Facts {
+    /// Reads the facts from this machine.
+    pub fn probe(root: &Path, config: &Config) -> Facts {
+        use std::io::IsTerminal;
+        let sh = xshell::Shell::new().ok();
+        let git = |args: &[&str]| -> Option<String> {
+            let sh = sh.as_ref()?;
+            sh.change_dir(root);
+            xshell::cmd!(sh, "git {args...}").quiet().ignore_stderr().read().ok()
+        };
+        let ca = std::env::var("RS_CA_BUNDLE").unwrap_or_else(|_| config.images.ca_bundle.clone());
+        Facts {
+            commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+            branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "HEAD".into()),
+            terminal: std::io::stdin().is_terminal(),
+            ca_bundle: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+            now: rfc3339(std::time::SystemTime::now()),
+        }
+    }
+}
+
+/// Formats a time as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Resolves `auto` by asking the machine: the v2 plugin when `docker compose version` answers,
+/// else the standalone `docker-compose` when it is on PATH, else v2 (whose check then says how to install it).
+pub fn detect_flavor(choice: FlavorChoice) -> Flavor {
+    match choice {
+        FlavorChoice::V2 => Flavor::V2,
+        FlavorChoice::V1 => Flavor::V1,
+        FlavorChoice::Auto => {
+            let plugin = std::process::Command::new("docker")
+                .args(["compose", "version"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !plugin && which::which("docker-compose").is_ok() {
+                Flavor::V1
+            } else {
+                Flavor::V2
+            }
+        }
+    }
+}
+
+impl Project {
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// A program run from the repository root.
+    pub fn cmd(&self, program: &str) -> Cmd {
+        Cmd::new(program, &self.root)
+    }
+
+    /// `docker compose -p PROJECT -f FILE ARGS...` (or `docker-compose ...`) with the values
+    /// the compose file interpolates.
+    pub fn compose<I: IntoIterator<Item = S>, S: Into<String>>(&self, args: I) -> Cmd {
+        let c = &self.config;
+        let base = match self.flavor {
+            Flavor::V2 => self.cmd("docker").arg("compose"),
+            Flavor::V1 => self.cmd("docker-compose"),
+        };
+        let mut cmd = base
+            .args(["-p", &c.compose.project, "-f", &c.compose.file.to_string_lossy()])
+            .args(args)
+            .env("PYTHON_IMAGE", &c.images.python)
+            .env("NODE_IMAGE", &c.images.node)
+            .env("POSTGRES_IMAGE", &c.images.postgres)
+            .env("BACKEND_IMAGE", &c.images.backend_dev)
+            .env("RS_BACKEND_PORT", c.ports.backend.to_string())
+            .env("RS_FRONTEND_PORT", c.ports.frontend.to_string());
+        if let Some(ca) = &self.facts.ca_bundle {
+            cmd = cmd.env("RS_CA_BUNDLE", ca.to_string_lossy());
+        }
+        cmd
+    }
+
+    /// `compose exec [-T] FLAGS SERVICE ARGV...`: a TTY only when asked for and we have one.
+    pub fn exec(&self, flags: &[&str], service: &str, terminal: bool, argv: &[&str]) -> Cmd {
+        let tty = terminal && self.facts.terminal;
+        let mut words = vec!["exec"];
+        if !tty {
+            words.push("-T");
+        }
+        words.extend(flags);
+        words.push(service);
+        words.extend(argv);
+        self.compose(words).terminal(terminal)
+    }
+
+    /// docker on PATH (20.10 or newer) and its daemon answering.
+    pub fn docker_checks(&self) -> Vec<Check> {
+        vec![
+            Check::Tool {
+                program: "docker".into(),
+                version: self.cmd("docker").arg("--version"),
+                min: Some((20, 10)),
+                fix: install_docker_fix(),
+            },
+            Check::Probe {
+                what: "the Docker daemon answers".into(),
+                probe: self.cmd("docker").args(["info", "--format", "{{.ServerVersion}}"]),
+                line: None,
+                fix: start_docker_fix(),
+            },
+        ]
+    }
+
+    /// docker, its daemon, the chosen compose and the compose file.
+    pub fn compose_checks(&self) -> Vec<Check> {
+        let mut checks = self.docker_checks();
+        checks.push(match self.flavor {
+            Flavor::V2 => Check::Probe {
+                what: "the compose plugin answers (`docker compose version`)".into(),
+                probe: self.cmd("docker").args(["compose", "version"]),
+                line: None,
+                fix: "install the compose plugin (Debian/Ubuntu: `sudo apt-get install docker-compose-plugin`; \
+                      Docker Desktop has it), or use the standalone one: --compose v1"
+                    .into(),
+            },
+            Flavor::V1 => Check::Tool {
+                program: "docker-compose".into(),
+                version: self.cmd("docker-compose").arg("--version"),
+                min: Some((1, 29)),
+                fix:
+                    "install it (Debian/Ubuntu: `sudo apt-get install docker-compose`), or use the plugin: --compose v2"
+                        .into(),
+            },
+        });
+        checks.push(Check::File {
+            path: self.path(&self.config.compose.file),
+            what: "the compose file".into(),
+            fix: "restore it: `git checkout -- config/compose.yml`, or set [compose] file in the configuration".into(),
+        });
+        checks
+    }
+
+    /// The stack's service `service` is running (for commands that exec into it).
+    pub fn running_check(&self, service: &str) -> Check {
+        Check::Probe {
+            what: format!("the {service} service is running"),
+            probe: self.compose(["ps", "--services", "--filter", "status=running"]),
+            line: Some(service.to_string()),
+            fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
+        }
+    }
+}
+
+fn install_docker_fix() -> String {
+    if cfg!(target_os = "linux") {
+        "install Docker: on Debian/Ubuntu `sudo apt-get install docker.io docker-compose`; elsewhere see https://docs.docker.com/engine/install/".into()
+    } else {
+        "install Docker Desktop: https://docs.docker.com/desktop/".into()
+    }
+}
+
+fn start_docker_fix() -> String {
+    if cfg!(target_os = "linux") {
+        "start the daemon: `sudo systemctl start docker` (without systemd: `sudo dockerd &`), \
+         and make sure your user may use it (`sudo usermod -aG docker $USER`, then log in again)"
+            .into()
+    } else {
+        "start Docker Desktop and wait until it says it is running".into()
+    }
+}

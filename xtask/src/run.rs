@@ -1,0 +1,203 @@
+//! Runs a plan: checks every precondition of the whole plan first, then runs the steps in
+//! order, each echoed with its number and elapsed time.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::checks::{self, Check, Failure};
+use crate::plan::{Action, Cmd, Plan};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub struct Options {
+    pub yes: bool,
+    pub verbose: bool,
+}
+
+/// Checks all preconditions: first every one but confirmations (all of them, so the user sees
+/// every problem at once), then the confirmations. Nothing has run when this fails.
+pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
+    let (confirms, others): (Vec<&Check>, Vec<&Check>) =
+        plan.checks.iter().partition(|c| matches!(c, Check::Confirm { .. }));
+    let mut failures: Vec<Failure> = Vec::new();
+    for check in others {
+        match check.verify(opts.yes) {
+            Ok(()) if opts.verbose => eprintln!("  ok   {}", check.describe()),
+            Ok(()) => {}
+            Err(failure) => failures.push(failure),
+        }
+    }
+    if failures.is_empty() {
+        for check in confirms {
+            if let Err(failure) = check.verify(opts.yes) {
+                failures.push(failure);
+            }
+        }
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    for failure in &failures {
+        eprintln!("error: {}\n  fix: {}", failure.problem, failure.fix);
+    }
+    bail!(
+        "`{}`: {} precondition{} failed; nothing was run",
+        plan.command,
+        failures.len(),
+        if failures.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// Checks the plan's preconditions, then runs its steps.
+pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
+    // Ctrl-C reaches the children (same process group); the plan then stops after the
+    // current step instead of this process dying with the child still half done.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    check_all(plan, opts)?;
+    let n = plan.steps.len();
+    let started = Instant::now();
+    for (i, step) in plan.steps.iter().enumerate() {
+        eprintln!("[{}/{}] {}", i + 1, n, step.title);
+        let t = Instant::now();
+        let result = act(plan, &step.action, opts);
+        if INTERRUPTED.load(Ordering::SeqCst) && !terminal_step(&step.action) {
+            bail!("interrupted during step [{}/{}] {}; the steps after it did not run", i + 1, n, step.title);
+        }
+        if let Err(err) = result {
+            let hint = step.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
+            return Err(err.context(format!("step [{}/{}] {} failed{hint}", i + 1, n, step.title)));
+        }
+        if opts.verbose || t.elapsed() > Duration::from_secs(1) {
+            eprintln!("      done in {:.1}s", t.elapsed().as_secs_f64());
+        }
+    }
+    eprintln!("`{}` finished in {:.1}s", plan.command, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn terminal_step(action: &Action) -> bool {
+    matches!(action, Action::Run(cmd) if cmd.terminal)
+}
+
+fn act(plan: &Plan, action: &Action, opts: &Options) -> Result<()> {
+    match action {
+        Action::Run(cmd) => run_cmd(cmd, opts),
+        Action::WaitCmd { probe, timeout, service, logs } => {
+            wait_until(*timeout, service, logs, || checks::capture(probe).is_ok())
+        }
+        Action::WaitHttp { port, path, timeout, service, logs } => {
+            wait_until(*timeout, service, logs, || http_status(*port, path) == Some(200))
+        }
+        Action::EnsureImage { image, inspect, pull, fallback } => {
+            if checks::capture(inspect).is_ok() {
+                eprintln!("      using the local image {image}");
+                return Ok(());
+            }
+            eprintln!("      {image} is not here: pulling it");
+            if run_cmd(pull, opts).is_ok() {
+                return Ok(());
+            }
+            eprintln!("      {image} cannot be pulled: building an equivalent locally from Debian packages");
+            for action in fallback {
+                act(plan, action, opts).with_context(|| format!("building a local {image}"))?;
+            }
+            Ok(())
+        }
+        Action::WithFile { from, to, action } => {
+            std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+            let result = act(plan, action, opts);
+            let _ = std::fs::remove_file(to);
+            result
+        }
+        Action::Clean { under, names, extensions, skip } => {
+            let removed = crate::fsops::clean(under, names, extensions, skip)?;
+            for path in &removed {
+                if opts.verbose {
+                    eprintln!("      removed {}", plan.rel(path));
+                }
+            }
+            eprintln!("      removed {} entr{}", removed.len(), if removed.len() == 1 { "y" } else { "ies" });
+            Ok(())
+        }
+        Action::RemoveDir(dir) => crate::fsops::remove_dir(dir),
+        Action::RemoveFile(file) => crate::fsops::remove_file(file),
+        Action::AssembleDir { dest, sources, exclude } => crate::fsops::assemble(dest, sources, exclude),
+        Action::WriteFile { path, contents } => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+        }
+        Action::Say(text) => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn run_cmd(cmd: &Cmd, opts: &Options) -> Result<()> {
+    if opts.verbose || !cmd.terminal {
+        eprintln!("      $ {}", cmd.line());
+    }
+    let status = cmd
+        .to_std()
+        .status()
+        .with_context(|| format!("cannot start `{}`: is it installed and on PATH?", cmd.program))?;
+    if status.success() {
+        return Ok(());
+    }
+    // A terminal step (logs -f, a watcher, psql) ended with Ctrl-C: that is how it is left.
+    if cmd.terminal && (INTERRUPTED.load(Ordering::SeqCst) || interrupted_status(&status)) {
+        return Ok(());
+    }
+    match status.code() {
+        Some(code) => bail!("`{}` exited with status {code}", cmd.line()),
+        None => bail!("`{}` was killed ({status})", cmd.line()),
+    }
+}
+
+#[cfg(unix)]
+fn interrupted_status(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(2) || status.code() == Some(130)
+}
+
+#[cfg(not(unix))]
+fn interrupted_status(status: &std::process::ExitStatus) -> bool {
+    status.code() == Some(0xC000013A_u32 as i32)
+}
+
+fn wait_until(timeout: Duration, service: &str, logs: &Cmd, mut ready: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            bail!("interrupted while waiting for {service}");
+        }
+        if start.elapsed() >= timeout {
+            eprintln!("      {service} is not ready after {}s; its last log lines:", timeout.as_secs());
+            let _ = logs.to_std().status();
+            bail!("{service} did not become ready within {}s (its last log lines are above)", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The status code of `GET path` on 127.0.0.1:port, or None when nothing answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).ok()?;
+    let line = std::str::from_utf8(&head[..n]).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
