@@ -190,11 +190,16 @@ fn verify_port(port: u16, service: &str, owner: &Cmd) -> Result<(), Failure> {
 }
 
 fn confirm(prompt: &str, yes: bool) -> Result<(), Failure> {
+    confirm_on(prompt, yes, std::io::stdin().is_terminal())
+}
+
+/// Asks on the terminal when there is one; without one, only `yes` confirms.
+pub fn confirm_on(prompt: &str, yes: bool, terminal: bool) -> Result<(), Failure> {
     if yes {
         return Ok(());
     }
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+    if !terminal {
         return fail(
             format!("this would {prompt}, and there is no terminal to ask for confirmation"),
             "rerun with --yes if that is what you want",
@@ -228,11 +233,22 @@ fn docker_config_dir() -> Option<PathBuf> {
 }
 
 fn verify_login(registry: &str) -> Result<(), Failure> {
+    match docker_config_dir() {
+        Some(dir) => verify_login_in(registry, &dir),
+        None => fail(
+            format!("not logged in to {registry}: no home directory to find ~/.docker/config.json in"),
+            "set HOME (or DOCKER_CONFIG), then `docker login`",
+        ),
+    }
+}
+
+/// Whether `dir/config.json` (a Docker client configuration) holds a login for `registry`,
+/// directly or through its credential helper.
+pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Failure> {
     let fix = format!("docker login {}", if registry == "docker.io" { "" } else { registry }).trim_end().to_string();
     let not_logged_in = |why: String| {
         fail(format!("not logged in to {registry}: {why}; the push would fail after the build"), fix.as_str())
     };
-    let Some(dir) = docker_config_dir() else { return not_logged_in("no home directory".into()) };
     let path = dir.join("config.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return not_logged_in(format!("{} does not exist", path.display()));
@@ -258,7 +274,7 @@ fn verify_login(registry: &str) -> Result<(), Failure> {
         .and_then(|v| v.as_str());
     if let Some(helper) = helper {
         let program = format!("docker-credential-{helper}");
-        let listed = capture(&Cmd::new(&program, &dir).arg("list"));
+        let listed = capture(&Cmd::new(&program, dir).arg("list"));
         if let Ok(listed) = listed {
             if let Ok(servers) = serde_json::from_str::<serde_json::Value>(&listed) {
                 if has(&servers) {

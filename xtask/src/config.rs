@@ -150,9 +150,8 @@ impl Config {
     /// Parses configuration text; errors name the file, line and key.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let config: Config = toml::from_str(text).map_err(|err| {
-            let line =
-                err.span().map(|span| format!(":{}", 1 + text[..span.start].matches('\n').count())).unwrap_or_default();
-            anyhow::anyhow!("{}{}: invalid configuration: {}", path.display(), line, err.message())
+            let place = err.span().map(|span| place_of(text, span.start)).unwrap_or_default();
+            anyhow::anyhow!("{}{place}: invalid configuration: {}", path.display(), err.message())
         })?;
         config.validate().with_context(|| format!("{}: invalid configuration", path.display()))?;
         Ok(config)
@@ -221,6 +220,22 @@ impl Config {
     }
 }
 
+/// `:LINE` and, when the line sets a key, ` (key TABLE.KEY)`: where an error is, for people.
+fn place_of(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_no = 1 + before.matches('\n').count();
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let Some((key, _)) = line.split_once('=') else { return format!(":{line_no}") };
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| format!("{}.", l.trim_matches(|c| c == '[' || c == ']')))
+        .unwrap_or_default();
+    format!(":{line_no} (key {table}{})", key.trim())
+}
+
 /// Docker's grammar for names (container, project, service): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 fn check_name(key: &str, value: &str) -> Result<()> {
     let mut chars = value.chars();
@@ -264,4 +279,80 @@ pub fn check_tag(tag: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> String {
+        std::fs::read_to_string(crate::root().join("config/recordsponge.toml")).unwrap()
+    }
+
+    fn error_of(text: &str) -> String {
+        format!("{:#}", Config::parse(text, Path::new("config/recordsponge.toml")).unwrap_err())
+    }
+
+    #[test]
+    fn the_shipped_configuration_is_valid() {
+        let config = Config::parse(&shipped(), Path::new("x")).unwrap();
+        assert_eq!(config.environments["staging"].port, 3032);
+        assert_eq!(config.environments["prod"].port, 3031);
+        assert_eq!(config.environments["prod"].syslog_facility, "local0");
+    }
+
+    #[test]
+    fn a_wrong_type_names_file_line_and_key() {
+        let text = shipped().replace("port = 3032", "port = \"3032\"");
+        let line = 1 + text.lines().position(|l| l == "port = \"3032\"").unwrap();
+        assert_eq!(
+            error_of(&text),
+            format!("config/recordsponge.toml:{line} (key environments.staging.port): invalid configuration: invalid type: string \"3032\", expected u16")
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_the_valid_keys() {
+        let text = shipped().replace("syslog_facility = \"local1\"", "syslog_facilty = \"local1\"");
+        let err = error_of(&text);
+        assert!(err.contains("(key environments.staging.syslog_facilty)"), "{err}");
+        assert!(err.contains("unknown field `syslog_facilty`, expected one of"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line() {
+        let err = error_of("[compose\nproject = 1\n");
+        assert_eq!(err, "config/recordsponge.toml:1: invalid configuration: unclosed table, expected `]`");
+    }
+
+    #[test]
+    fn values_that_reach_docker_or_a_shell_are_validated() {
+        let err = error_of(&shipped().replace("container = \"staging\"", "container = \"staging; reboot\""));
+        assert!(err.contains("environments.staging.container: `staging; reboot` is not a valid name"), "{err}");
+        let err = error_of(&shipped().replace("[environments.staging]", "[environments.\"st aging\"]"));
+        assert!(err.contains("`st aging` is not a valid environment name"), "{err}");
+        let err = error_of(
+            &shipped().replace("host = \"recordsponge\"\nport = 3032", "host = \"-oProxyCommand=x\"\nport = 3032"),
+        );
+        assert!(err.contains("environments.staging.host: `-oProxyCommand=x` is not an ssh host alias"), "{err}");
+        let err = error_of(&shipped().replace("syslog_facility = \"local1\"", "syslog_facility = \"kern\""));
+        assert!(err.contains("`kern` is not a syslog facility"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_environment_lists_the_valid_ones() {
+        let config = Config::parse(&shipped(), Path::new("x")).unwrap();
+        let err = format!("{:#}", config.environment("qa").unwrap_err());
+        assert!(err.starts_with("unknown environment `qa`: the configured ones are prod, staging."), "{err}");
+    }
+
+    #[test]
+    fn tags_follow_dockers_grammar() {
+        for good in ["staging", "staging-0123456789ab", "v1.2_3", "_x"] {
+            assert!(check_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-x", ".x", "a b", "a;b", "$(x)", "a:b", &"x".repeat(129)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+    }
 }

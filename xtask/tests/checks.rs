@@ -1,0 +1,207 @@
+//! Every kind of precondition fails with a message that says what is wrong and names the fix,
+//! and a plan whose preconditions fail runs nothing.
+
+use std::path::{Path, PathBuf};
+
+use xtask::checks::{confirm_on, verify_login_in, Check};
+use xtask::plan::{Action, Cmd, Plan};
+use xtask::run::{execute, Options};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xtask-checks-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn echo(text: &str) -> Cmd {
+    Cmd::new("echo", Path::new(".")).arg(text)
+}
+
+fn failure(check: Check) -> (String, String) {
+    let f = check.verify(false).expect_err("the check must fail");
+    (f.problem, f.fix)
+}
+
+#[test]
+fn a_missing_tool_names_its_install_command() {
+    let (problem, fix) = failure(Check::Tool {
+        program: "xtask-no-such-tool".into(),
+        version: echo("1.0"),
+        min: None,
+        fix: "sudo apt-get install xtask-no-such-tool".into(),
+    });
+    assert_eq!(problem, "`xtask-no-such-tool` is not on PATH");
+    assert_eq!(fix, "sudo apt-get install xtask-no-such-tool");
+}
+
+#[test]
+fn a_tool_older_than_needed_says_which_version_it_found() {
+    let old = Check::Tool {
+        program: "echo".into(),
+        version: echo("Docker version 19.03.1, build x"),
+        min: Some((20, 10)),
+        fix: "upgrade".into(),
+    };
+    let (problem, fix) = failure(old);
+    assert_eq!(problem, "`echo 'Docker version 19.03.1, build x'` is version 19.3; 20.10 or newer is needed");
+    assert_eq!(fix, "upgrade");
+    let new = Check::Tool {
+        program: "echo".into(),
+        version: echo("Docker Compose version v2.29.1"),
+        min: Some((2, 0)),
+        fix: "x".into(),
+    };
+    assert_eq!(new.verify(false), Ok(()));
+}
+
+#[test]
+fn a_failing_probe_shows_the_command_and_its_error() {
+    let (problem, fix) = failure(Check::Probe {
+        what: "the Docker daemon answers".into(),
+        probe: Cmd::new("ls", Path::new(".")).arg("/xtask-no-such-path"),
+        line: None,
+        fix: "sudo systemctl start docker".into(),
+    });
+    assert!(
+        problem.starts_with("the Docker daemon answers: no (`ls /xtask-no-such-path` failed with exit status: 2"),
+        "{problem}"
+    );
+    assert!(problem.contains("No such file or directory"), "{problem}");
+    assert_eq!(fix, "sudo systemctl start docker");
+}
+
+#[test]
+fn a_probe_for_a_running_service_needs_its_line() {
+    let check = |line: &str| Check::Probe {
+        what: "the postgres service is running".into(),
+        probe: echo("node\npostgres"),
+        line: Some(line.into()),
+        fix: "cargo xtask up".into(),
+    };
+    assert_eq!(check("postgres").verify(false), Ok(()));
+    let (problem, fix) = failure(check("expungeservice"));
+    assert!(problem.contains("does not list expungeservice"), "{problem}");
+    assert_eq!(fix, "cargo xtask up");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let (problem, fix) = failure(Check::File {
+        path: "/xtask/none/dev.env".into(),
+        what: "an env file the compose file reads".into(),
+        fix: "git checkout -- config/env/dev.env".into(),
+    });
+    assert_eq!(problem, "an env file the compose file reads is missing: /xtask/none/dev.env");
+    assert_eq!(fix, "git checkout -- config/env/dev.env");
+}
+
+#[test]
+fn a_taken_port_fails_unless_this_stack_holds_it() {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let check = |running: &str| Check::PortFree { port, service: "expungeservice".into(), owner: echo(running) };
+    let (problem, fix) = failure(check("node"));
+    assert_eq!(problem, format!("port {port} is taken by another program, so expungeservice cannot publish it"));
+    assert!(fix.contains(&format!("sport = :{port}")) && fix.contains("[ports]"), "{fix}");
+    assert_eq!(check("node\nexpungeservice").verify(false), Ok(()), "our own running service holds it");
+    drop(listener);
+    assert_eq!(check("node").verify(false), Ok(()), "free again");
+}
+
+#[test]
+fn a_push_needs_a_login_for_its_registry() {
+    let dir = temp("login");
+    let err = verify_login_in("127.0.0.1:5999", &dir).unwrap_err();
+    assert!(err.problem.starts_with("not logged in to 127.0.0.1:5999"), "{}", err.problem);
+    assert!(err.problem.contains("config.json does not exist"), "{}", err.problem);
+    assert_eq!(err.fix, "docker login 127.0.0.1:5999");
+
+    std::fs::write(dir.join("config.json"), r#"{"auths": {"registry.example:443": {"auth": "eDp5"}}}"#).unwrap();
+    let err = verify_login_in("127.0.0.1:5999", &dir).unwrap_err();
+    assert!(err.problem.contains("has no login for it"), "{}", err.problem);
+
+    std::fs::write(dir.join("config.json"), r#"{"auths": {"127.0.0.1:5999": {"auth": "eDp5"}}}"#).unwrap();
+    assert_eq!(verify_login_in("127.0.0.1:5999", &dir), Ok(()));
+
+    std::fs::write(dir.join("config.json"), r#"{"auths": {"https://index.docker.io/v1/": {"auth": "eDp5"}}}"#).unwrap();
+    assert_eq!(verify_login_in("docker.io", &dir), Ok(()));
+    let err = verify_login_in("127.0.0.1:5999", &dir).unwrap_err();
+    assert!(err.problem.contains("has no login"), "{}", err.problem);
+
+    std::fs::write(dir.join("config.json"), r#"{"auths": {}, "credsStore": "xtask-no-such-helper"}"#).unwrap();
+    let err = verify_login_in("docker.io", &dir).unwrap_err();
+    assert!(err.problem.contains("docker-credential-xtask-no-such-helper` holds no login"), "{}", err.problem);
+    assert_eq!(err.fix, "docker login");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+}
+
+#[test]
+fn image_builds_need_a_clean_tree_and_prod_its_branch() {
+    let dir = temp("git");
+    git(&dir, &["init", "-q", "-b", "feature"]);
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    git(&dir, &["add", "a.txt"]);
+    git(&dir, &["commit", "-qm", "a"]);
+    assert_eq!(Check::GitClean { root: dir.clone() }.verify(false), Ok(()));
+
+    std::fs::write(dir.join("a.txt"), "changed").unwrap();
+    let (problem, fix) = failure(Check::GitClean { root: dir.clone() });
+    assert!(problem.contains("uncommitted changes (M a.txt)"), "{problem}");
+    assert_eq!(fix, "commit them, or set them aside with `git stash --include-untracked`");
+
+    let (problem, fix) = failure(Check::GitBranch { root: dir.clone(), branch: "master".into() });
+    assert_eq!(problem, "HEAD is on `feature`, and this environment deploys only from `master`");
+    assert_eq!(fix, "git switch master");
+    assert_eq!(Check::GitBranch { root: dir.clone(), branch: "feature".into() }.verify(false), Ok(()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn destructive_commands_refuse_without_a_terminal_or_yes() {
+    let err = confirm_on("drop the database", false, false).unwrap_err();
+    assert_eq!(err.problem, "this would drop the database, and there is no terminal to ask for confirmation");
+    assert_eq!(err.fix, "rerun with --yes if that is what you want");
+    assert_eq!(confirm_on("drop the database", true, false), Ok(()));
+}
+
+#[test]
+fn failed_preconditions_are_all_reported_and_nothing_runs() {
+    let dir = temp("plan");
+    let marker = dir.join("step-ran");
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.check(Check::File { path: dir.join("missing-1"), what: "one".into(), fix: "make one".into() })
+        .check(Check::File { path: dir.join("missing-2"), what: "two".into(), fix: "make two".into() })
+        .check(Check::Confirm { prompt: "delete everything".into() })
+        .step("write", Action::WriteFile { path: marker.clone(), contents: "ran".into() });
+    let err = execute(&plan, &Options { yes: false, verbose: false }).unwrap_err();
+    assert_eq!(err.to_string(), "`cargo xtask demo`: 2 preconditions failed; nothing was run");
+    assert!(!marker.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failing_step_stops_the_plan_with_its_exit_code_and_the_fix() {
+    let dir = temp("step");
+    let marker = dir.join("after");
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.step("Fail", Action::Run(Cmd::new("ls", &dir).arg("/xtask-no-such-path")))
+        .hint("create the path")
+        .step("After", Action::WriteFile { path: marker.clone(), contents: "ran".into() });
+    let err = execute(&plan, &Options { yes: true, verbose: false }).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.starts_with("step [1/2] Fail failed\n  fix: create the path"), "{text}");
+    assert!(text.contains("`ls /xtask-no-such-path` exited with status 2"), "{text}");
+    assert!(!marker.exists(), "the step after a failure must not run");
+    std::fs::remove_dir_all(dir).unwrap();
+}
