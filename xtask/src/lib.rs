@@ -15,6 +15,7 @@ mod doctor;
 mod frontend;
 mod fsops;
 mod images;
+mod interrupt;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -3,15 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::checks::{self, Check, Failure};
+use crate::interrupt::interrupted;
 use crate::plan::{Action, Cmd, Plan};
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub struct Options {
     pub yes: bool,
@@ -56,7 +54,7 @@ pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
 pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
     // Ctrl-C reaches the children (same process group); the plan then stops after the
     // current step instead of this process dying with the child still half done.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    crate::interrupt::install();
     check_all(plan, opts)?;
     let n = plan.steps.len();
     let started = Instant::now();
@@ -64,7 +62,11 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
         eprintln!("[{}/{}] {}", i + 1, n, step.title);
         let t = Instant::now();
         let result = act(plan, &step.action, opts);
-        if INTERRUPTED.load(Ordering::SeqCst) && !terminal_step(&step.action) {
+        if interrupted() {
+            if terminal_step(&step.action) {
+                // Ctrl-C is how a followed log, a watcher or psql is left: not an error.
+                return Ok(());
+            }
             bail!("interrupted during step [{}/{}] {}; the steps after it did not run", i + 1, n, step.title);
         }
         if let Err(err) = result {
@@ -151,7 +153,7 @@ fn run_cmd(cmd: &Cmd, opts: &Options) -> Result<()> {
         return Ok(());
     }
     // A terminal step (logs -f, a watcher, psql) ended with Ctrl-C: that is how it is left.
-    if cmd.terminal && (INTERRUPTED.load(Ordering::SeqCst) || interrupted_status(&status)) {
+    if cmd.terminal && (interrupted() || interrupted_status(&status)) {
         return Ok(());
     }
     match status.code() {
@@ -177,7 +179,7 @@ fn wait_until(timeout: Duration, service: &str, logs: &Cmd, mut ready: impl FnMu
         if ready() {
             return Ok(());
         }
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupted() {
             bail!("interrupted while waiting for {service}");
         }
         if start.elapsed() >= timeout {
