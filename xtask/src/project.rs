@@ -191,6 +191,15 @@ impl Project {
             what: "the compose file".into(),
             fix: "restore it: `git checkout -- config/compose.yml`, or set [compose] file in the configuration".into(),
         });
+        checks.push(Check::Probe {
+            what: "the compose file is valid".into(),
+            probe: self.compose(["config", "--quiet"]),
+            line: None,
+            fix: format!(
+                "correct {} (the error above says where), or restore it: `git checkout -- {0}`",
+                self.config.compose.file.display()
+            ),
+        });
         checks
     }
 

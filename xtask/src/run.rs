@@ -103,7 +103,7 @@ fn act(plan: &Plan, action: &Action, opts: &Options) -> Result<()> {
             if run_cmd(pull, opts).is_ok() {
                 return Ok(());
             }
-            eprintln!("      {image} cannot be pulled: building an equivalent locally from Debian packages");
+            eprintln!("      {image} cannot be pulled: building it locally");
             for action in fallback {
                 act(plan, action, opts).with_context(|| format!("building a local {image}"))?;
             }

@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 bash xtask/testbed/provision-engine.sh
+bash xtask/testbed/registry.sh
 
 # The end-to-end suite must run here: a missing engine fails it instead of skipping it.
 export RS_E2E=required
