@@ -45,7 +45,8 @@ impl Project {
                 Action::RemoveDir(self.path(rootfs)),
                 Action::Run(self.cmd("debootstrap").args(["--variant=minbase", "bookworm", rootfs])),
                 Action::Run(self.cmd("tar").args(["-C", rootfs, "-cf", tarball, "."])),
-                Action::Run(self.cmd("docker").args(["import", tarball, image])),
+                // The official image's default command, so `docker run IMAGE` works alike.
+                Action::Run(self.cmd("docker").args(["import", "--change", "CMD [\"bash\"]", tarball, image])),
                 Action::RemoveDir(self.path(rootfs)),
                 Action::RemoveFile(self.path(tarball)),
             ],
@@ -57,6 +58,7 @@ impl Project {
         let context = self.config.images.recipes.join(recipe);
         let build = Action::Run(self.cmd("docker").args([
             "build",
+            "--force-rm",
             "--tag",
             image,
             "--build-arg",

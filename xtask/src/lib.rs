@@ -94,8 +94,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         return Ok(());
     };
     if let Command::Completions { shell } = command {
-        clap_complete::generate(shell, &mut cli::command(), "cargo-xtask", &mut std::io::stdout());
-        return Ok(());
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut cli::command(), "cargo-xtask", &mut script);
+        return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        };
     }
     let project = load(&cli)?;
     if command == Command::Doctor {

@@ -7,7 +7,7 @@
 # `docker info` does not answer, and waits until it does.
 #
 # Idempotent: on a machine where everything is installed and the engine
-# answers, it only runs a few `command -v` / `docker info` checks.
+# answers, it only runs a few dpkg-query checks and `docker info` (~0.1 s).
 #
 # Environment:
 #   DOCKERD_LOG            where dockerd logs (default /var/log/dockerd.log)
