@@ -98,8 +98,10 @@ fn a_missing_file_is_named() {
 
 #[test]
 fn a_taken_port_fails_unless_this_stack_holds_it() {
-    let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    // A port below the ephemeral range (32768+), so that no outgoing connection takes it meanwhile.
+    let (listener, port) = (20_000 + (std::process::id() % 10_000) as u16..30_000)
+        .find_map(|port| std::net::TcpListener::bind(("0.0.0.0", port)).ok().map(|l| (l, port)))
+        .expect("a free port");
     let check = |running: &str| Check::PortFree { port, service: "expungeservice".into(), owner: echo(running) };
     let (problem, fix) = failure(check("node"));
     assert_eq!(problem, format!("port {port} is taken by another program, so expungeservice cannot publish it"));
