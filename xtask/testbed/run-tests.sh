@@ -15,4 +15,4 @@ export RS_E2E=required
 if [ -z "${RS_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   export RS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
