@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::checks::{registry_of, Check};
+use crate::engine::EngineSetup;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 
@@ -18,8 +19,15 @@ impl Project {
 
     /// Preconditions of starting the stack: compose, the files it reads, the ports it publishes.
     pub fn stack_checks(&self) -> Vec<Check> {
-        let c = &self.config;
         let mut checks = self.compose_checks();
+        checks.extend(self.host_checks());
+        checks
+    }
+
+    /// The files the compose file reads and the ports it publishes (no Docker needed to check them).
+    fn host_checks(&self) -> Vec<Check> {
+        let c = &self.config;
+        let mut checks = Vec::new();
         for file in &c.compose.env_files {
             checks.push(Check::File {
                 path: self.path(file),
@@ -88,7 +96,15 @@ impl Project {
     pub fn new_env(&self) -> Plan {
         let c = &self.config;
         let mut plan = self.plan("new");
-        plan.checks(self.stack_checks());
+        if self.plan_engine_install(&mut plan) {
+            // Docker's own checks would fail before the install: the install's wait checks the daemon.
+            plan.checks(self.host_checks());
+            if matches!(self.facts.engine, EngineSetup::Installable { sudo: true, .. }) {
+                return plan;
+            }
+        } else {
+            plan.checks(self.stack_checks());
+        }
         plan.step(&format!("Ensure the image {}", c.images.postgres), self.ensure_base("postgres", &c.images.postgres))
             .step(&format!("Ensure the image {}", c.images.node), self.ensure_base("node", &c.images.node))
             .step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_backend_image())

@@ -3,6 +3,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod plan;
 pub mod project;
 pub mod quote;
@@ -83,8 +84,8 @@ fn load(cli: &Cli) -> Result<Project> {
     let root = root();
     let path = cli.config.clone().unwrap_or_else(|| root.join("config/recordsponge.toml"));
     let config = Config::load(&path)?;
-    let flavor = detect_flavor(cli.compose.unwrap_or(config.compose.flavor));
     let facts = Facts::probe(&root, &config);
+    let flavor = detect_flavor(cli.compose.unwrap_or(config.compose.flavor), facts.engine);
     Ok(Project { root, config, flavor, facts })
 }
 

@@ -79,6 +79,8 @@ pub enum Action {
     WithFile { from: PathBuf, to: PathBuf, action: Box<Action> },
     /// Removes, under each directory, entries with one of `names` and files with one of `extensions`.
     Clean { under: Vec<PathBuf>, names: Vec<String>, extensions: Vec<String>, skip: Vec<String> },
+    /// Starts a program in the background (a daemon), its output appended to `log`.
+    Spawn { cmd: Cmd, log: PathBuf },
     /// Removes a directory tree, if present.
     RemoveDir(PathBuf),
     /// Removes a file, if present.
@@ -208,6 +210,10 @@ impl Plan {
                     exts.join(" "),
                     skip.join(" ")
                 );
+            }
+            Action::Spawn { cmd, log } => {
+                let _ = writeln!(out, "{pad}in the background, its output appended to {}:", self.rel(log));
+                self.render_cmd(out, "$", cmd, indent);
             }
             Action::RemoveDir(dir) => {
                 let _ = writeln!(out, "{pad}remove the directory {}", self.rel(dir));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checks::Check;
 use crate::config::{Config, FlavorChoice};
+use crate::engine::EngineSetup;
 use crate::plan::Cmd;
 
 /// Which compose implementation runs the stack. Container names differ between them
@@ -31,6 +32,10 @@ pub struct Facts {
     pub ca_bundle: Option<PathBuf>,
     /// The time, UTC, RFC 3339 (written into version.json).
     pub now: String,
+    /// Whether the Docker engine is here, or can be installed by `new`.
+    pub engine: EngineSetup,
+    /// The user's login name.
+    pub user: String,
 }
 
 pub struct Project {
@@ -57,6 +62,11 @@ impl Facts {
             terminal: std::io::stdin().is_terminal(),
             ca_bundle: (!ca.is_empty()).then(|| PathBuf::from(ca)),
             now: rfc3339(std::time::SystemTime::now()),
+            engine: EngineSetup::probe(),
+            user: ["USER", "LOGNAME", "USERNAME"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok())
+                .unwrap_or_else(|| "unknown".into()),
         }
     }
 }
@@ -79,11 +89,13 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
 }
 
 /// Resolves `auto` by asking the machine: the v2 plugin when `docker compose version` answers,
-/// else the standalone `docker-compose` when it is on PATH, else v2 (whose check then says how to install it).
-pub fn detect_flavor(choice: FlavorChoice) -> Flavor {
+/// else the standalone `docker-compose` when it is on PATH or about to be installed by `new`,
+/// else v2 (whose check then says how to install it).
+pub fn detect_flavor(choice: FlavorChoice, engine: EngineSetup) -> Flavor {
     match choice {
         FlavorChoice::V2 => Flavor::V2,
         FlavorChoice::V1 => Flavor::V1,
+        FlavorChoice::Auto if matches!(engine, EngineSetup::Installable { .. }) => Flavor::V1,
         FlavorChoice::Auto => {
             let plugin = std::process::Command::new("docker")
                 .args(["compose", "version"])

@@ -125,6 +125,7 @@ fn act(plan: &Plan, action: &Action, opts: &Options) -> Result<()> {
             eprintln!("      removed {} entr{}", removed.len(), if removed.len() == 1 { "y" } else { "ies" });
             Ok(())
         }
+        Action::Spawn { cmd, log } => spawn(cmd, log),
         Action::RemoveDir(dir) => crate::fsops::remove_dir(dir),
         Action::RemoveFile(file) => crate::fsops::remove_file(file),
         Action::AssembleDir { dest, sources, exclude } => crate::fsops::assemble(dest, sources, exclude),
@@ -160,6 +161,24 @@ fn run_cmd(cmd: &Cmd, opts: &Options) -> Result<()> {
         Some(code) => bail!("`{}` exited with status {code}", cmd.line()),
         None => bail!("`{}` was killed ({status})", cmd.line()),
     }
+}
+
+/// Starts a daemon that outlives this process, in its own process group (Ctrl-C here does not reach it).
+fn spawn(cmd: &Cmd, log: &std::path::Path) -> Result<()> {
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let mut child = cmd.to_std();
+    child.stdout(out.try_clone()?).stderr(out);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut child, 0);
+    child.spawn().with_context(|| format!("cannot start `{}`", cmd.line()))?;
+    Ok(())
 }
 
 #[cfg(unix)]

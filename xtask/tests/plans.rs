@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use xtask::cli::{Cli, Command};
 use xtask::config::Config;
+use xtask::engine::EngineSetup;
 use xtask::plan::{Action, Plan};
 use xtask::project::{Facts, Flavor, Project};
 
@@ -24,6 +25,8 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             terminal: false,
             ca_bundle: ca.then(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt")),
             now: "2026-11-28T12:00:00Z".into(),
+            engine: EngineSetup::Present,
+            user: "dev".into(),
         },
     }
 }
@@ -183,4 +186,20 @@ fn bad_environments_and_tags_are_refused_before_any_plan() {
         let err = xtask::plan(&p, &parse(argv).command.unwrap()).unwrap_err();
         assert!(format!("{err:#}").contains(expect), "{argv:?}: {err:#}");
     }
+}
+
+#[test]
+fn new_offers_to_install_a_missing_engine_on_debian() {
+    for (name, setup) in [
+        ("new-install-root", EngineSetup::Installable { sudo: false, systemd: false }),
+        ("new-install-sudo-systemd", EngineSetup::Installable { sudo: true, systemd: true }),
+    ] {
+        let mut p = project(Flavor::V1, false);
+        p.facts.engine = setup;
+        golden(&format!("v1/{name}"), &plan_of(&p, "new").render());
+    }
+    // Where it cannot be installed from here, the docker checks say how.
+    let mut p = project(Flavor::V2, false);
+    p.facts.engine = EngineSetup::Missing;
+    assert_eq!(plan_of(&p, "new"), plan_of(&project(Flavor::V2, false), "new"));
 }
