@@ -45,13 +45,27 @@ auth:
 YML
 
 answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/")" = 401 ]; }
-if ! answers; then
+login() {
+  DOCKER_CONFIG="$state/docker-config" docker login --username "$user" --password-stdin "127.0.0.1:$port" \
+    < "$state/registry/password" > /dev/null 2>&1
+}
+start() {
   log "starting on 127.0.0.1:$port"
   setsid nohup docker-registry serve "$state/registry/config.yml" >> "$state/registry/log" 2>&1 < /dev/null &
+  echo $! > "$state/registry/pid"
   for _ in $(seq 50); do answers && break; sleep 0.2; done
   answers || { tail -n 20 "$state/registry/log" >&2; log "ERROR: the registry did not answer"; exit 1; }
+}
+if ! answers; then
+  start
 fi
-DOCKER_CONFIG="$state/docker-config" docker login --username "$user" --password-stdin "127.0.0.1:$port" \
-  < "$state/registry/password" > /dev/null
+if ! login; then
+  # A registry of another checkout (another state directory and password) holds the port: replace it.
+  log "the registry on 127.0.0.1:$port does not take this test bed's login: restarting it with ours"
+  pkill -f "docker-registry serve .*/registry/config.yml" || true
+  for _ in $(seq 50); do answers || break; sleep 0.1; done
+  start
+  login || { log "ERROR: docker login to 127.0.0.1:$port failed"; exit 1; }
+fi
 printf 'RS_REGISTRY=127.0.0.1:%s\nRS_REGISTRY_USER=%s\n' "$port" "$user" > "$state/registry.env"
 log "ready: 127.0.0.1:$port (login in $state/docker-config)"
