@@ -143,6 +143,8 @@ write_file "$host/ssh/authorized_keys" 600 < "$host/ssh/id_ed25519.pub" && ssh_c
 printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$host/ssh/ssh_host_ed25519_key.pub")" |
   write_file "$host/known_hosts" 644 && ssh_check=1
 mkdir -p /run/sshd
+# The deploying user's ~/.ssh, as a real one has: ssh keeps its shared connections there.
+install -d -m 700 "$HOME/.ssh"
 write_file "$host/ssh/sshd_config" 644 <<CONF && sshd_changed=1
 # The test bed's deploy host (made by xtask/testbed/host.sh): root by key only, on loopback.
 Port $ssh_port
