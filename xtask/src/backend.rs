@@ -20,7 +20,7 @@ impl Project {
         plan.checks(self.compose_checks())
             .step(
                 &format!("Recreate {backend}"),
-                Action::Run(self.compose(["up", "--detach", "--no-deps", "--force-recreate", backend.as_str()])),
+                Action::Run(self.compose(&["up", "--detach", "--no-deps", "--force-recreate", backend.as_str()])),
             )
             .step(&format!("Wait for {backend} (health check)"), self.wait_backend());
         plan
@@ -35,7 +35,7 @@ impl Project {
         let mut plan = self.plan(command);
         plan.checks(self.compose_checks()).step(
             &format!("Follow the logs of {service} (Ctrl-C stops)"),
-            Action::Run(self.compose(["logs", "--follow", "--tail", "100", service]).terminal(true)),
+            Action::Run(self.compose(&["logs", "--follow", "--tail", "100", service]).terminal(true)),
         );
         plan
     }
@@ -63,7 +63,7 @@ impl Project {
         let mut plan = self.plan("backend-lock");
         plan.checks(self.compose_checks()).step(
             "Lock the backend's dependencies (writes src/backend/Pipfile.lock)",
-            Action::Run(self.compose(["run", "--rm", "--no-deps", backend.as_str(), "pipenv", "lock"])),
+            Action::Run(self.compose(&["run", "--rm", "--no-deps", backend.as_str(), "pipenv", "lock"])),
         );
         plan
     }

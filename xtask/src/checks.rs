@@ -3,9 +3,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use crate::plan::Cmd;
+use crate::run::output;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
@@ -13,6 +13,10 @@ pub enum Check {
     Tool { program: String, version: Cmd, min: Option<(u32, u32)>, fix: String },
     /// `probe` succeeds (and, with `line`, prints that line).
     Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
+    /// `probe` succeeds and prints nothing (what it prints says why not: who holds a lock).
+    Empty { what: String, probe: Cmd, fix: String },
+    /// HEAD is pushed to its upstream branch.
+    GitPushed { root: PathBuf },
     /// A file the plan reads is present.
     File { path: PathBuf, what: String, fix: String },
     /// Nothing else listens on a port the stack publishes; `owner` lists the running services
@@ -48,6 +52,8 @@ impl Check {
             }
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
             Check::Probe { what, .. } => what.clone(),
+            Check::Empty { what, .. } => what.clone(),
+            Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
             Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
             Check::PortFree { port, service, .. } => {
                 format!("port {port} is free (or already published by this stack's {service})")
@@ -64,7 +70,7 @@ impl Check {
         match self {
             Check::Tool { program, version, min, fix } => verify_tool(program, version, *min, fix),
             Check::Probe { what, probe, line, fix } => {
-                let out = match capture(probe) {
+                let out = match output(probe) {
                     Ok(out) => out,
                     Err(err) => return fail(format!("{what}: no ({err})"), fix.as_str()),
                 };
@@ -73,6 +79,25 @@ impl Check {
                         fail(format!("{what}: no (`{}` does not list {line})", probe.line()), fix.as_str())
                     }
                     _ => Ok(()),
+                }
+            }
+            Check::Empty { what, probe, fix } => match output(probe) {
+                Ok(out) if out.trim().is_empty() => Ok(()),
+                Ok(out) => fail(format!("{what}: no, {}", out.trim()), fix.as_str()),
+                Err(err) => fail(format!("{what}: cannot tell ({err})"), fix.as_str()),
+            },
+            Check::GitPushed { root } => {
+                let ahead = output(&Cmd::new("git", root).args(&["rev-list", "--count", "@{upstream}..HEAD"]));
+                match ahead.as_deref().map(str::trim) {
+                    Ok("0") => Ok(()),
+                    Ok(n) => fail(
+                        format!("HEAD is {n} commit(s) ahead of its upstream branch: the release would not be in the shared history"),
+                        "git push",
+                    ),
+                    Err(_) => fail(
+                        "HEAD's branch has no upstream branch: the release would not be in the shared history",
+                        "git push --set-upstream origin HEAD",
+                    ),
                 }
             }
             Check::File { path, what, fix } => {
@@ -85,7 +110,7 @@ impl Check {
             Check::PortFree { port, service, owner } => verify_port(*port, service, owner),
             Check::RegistryLogin { registry } => verify_login(registry),
             Check::GitClean { root } => {
-                let status = capture(&Cmd::new("git", root).args(["status", "--porcelain"])).map_err(|e| Failure {
+                let status = output(&Cmd::new("git", root).args(&["status", "--porcelain"])).map_err(|e| Failure {
                     problem: format!("cannot read the git status: {e}"),
                     fix: "run from a git checkout of RecordSponge".into(),
                 })?;
@@ -104,7 +129,7 @@ impl Check {
             }
             Check::GitBranch { root, branch } => {
                 let head =
-                    capture(&Cmd::new("git", root).args(["rev-parse", "--abbrev-ref", "HEAD"])).map_err(|e| {
+                    output(&Cmd::new("git", root).args(&["rev-parse", "--abbrev-ref", "HEAD"])).map_err(|e| {
                         Failure {
                             problem: format!("cannot read the git branch: {e}"),
                             fix: "run from a git checkout of RecordSponge".into(),
@@ -124,31 +149,12 @@ impl Check {
     }
 }
 
-/// Runs a probe, returning its standard output; an error carries the tail of its stderr.
-pub fn capture(cmd: &Cmd) -> Result<String, String> {
-    let output =
-        cmd.to_std().stdin(Stdio::null()).output().map_err(|e| format!("cannot run `{}`: {e}", cmd.program))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = tail[tail.len().saturating_sub(2)..].join(" / ");
-        Err(format!(
-            "`{}` failed with {}{}",
-            cmd.line(),
-            output.status,
-            if tail.is_empty() { String::new() } else { format!(": {tail}") }
-        ))
-    }
-}
-
 fn verify_tool(program: &str, version: &Cmd, min: Option<(u32, u32)>, fix: &str) -> Result<(), Failure> {
     if which::which(program).is_err() {
         return fail(format!("`{program}` is not on PATH"), fix);
     }
     let Some(min) = min else { return Ok(()) };
-    let out = capture(version).map_err(|e| Failure { problem: e, fix: fix.to_string() })?;
+    let out = output(version).map_err(|e| Failure { problem: e, fix: fix.to_string() })?;
     match parse_version(&out) {
         Some(found) if found >= min => Ok(()),
         Some((major, minor)) => fail(
@@ -157,6 +163,15 @@ fn verify_tool(program: &str, version: &Cmd, min: Option<(u32, u32)>, fix: &str)
         ),
         None => fail(format!("cannot read a version from `{}`: {}", version.line(), out.trim()), fix),
     }
+}
+
+/// Verifies independent checks at once (most wait on a program: docker, compose, ssh), so a
+/// plan that cannot succeed is refused in about the time of its slowest check. No confirmations here.
+pub fn verify_all(checks: &[&Check]) -> Vec<Result<(), Failure>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = checks.iter().map(|check| scope.spawn(move || check.verify(false))).collect();
+        handles.into_iter().map(|h| h.join().expect("a check panicked")).collect()
+    })
 }
 
 /// The first `MAJOR.MINOR` in a version banner (`Docker version 28.2.2`, `v2.29.1`).
@@ -175,7 +190,7 @@ fn verify_port(port: u16, service: &str, owner: &Cmd) -> Result<(), Failure> {
     if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
         return Ok(());
     }
-    if let Ok(running) = capture(owner) {
+    if let Ok(running) = output(owner) {
         if running.lines().any(|l| l.trim() == service) {
             return Ok(());
         }
@@ -253,7 +268,7 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
     let Ok(text) = std::fs::read_to_string(&path) else {
         return not_logged_in(format!("{} does not exist", path.display()));
     };
-    let config: serde_json::Value = match serde_json::from_str(&text) {
+    let config = match crate::json::parse(&text) {
         Ok(v) => v,
         Err(e) => return not_logged_in(format!("{} is not valid JSON ({e})", path.display())),
     };
@@ -262,7 +277,7 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
     } else {
         vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
     };
-    let has = |obj: &serde_json::Value| keys.iter().any(|k| obj.get(k).is_some());
+    let has = |obj: &crate::json::Json| keys.iter().any(|k| obj.get(k).is_some());
     let stored = config.get("auths").and_then(|auths| keys.iter().find_map(|k| auths.get(k)));
     if stored.is_some_and(|entry| entry.get("auth").is_some()) {
         return Ok(());
@@ -271,12 +286,12 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
         .get("credHelpers")
         .and_then(|h| keys.iter().find_map(|k| h.get(k)))
         .or_else(|| config.get("credsStore"))
-        .and_then(|v| v.as_str());
+        .and_then(crate::json::Json::as_str);
     if let Some(helper) = helper {
         let program = format!("docker-credential-{helper}");
-        let listed = capture(&Cmd::new(&program, dir).arg("list"));
+        let listed = output(&Cmd::new(&program, dir).arg("list"));
         if let Ok(listed) = listed {
-            if let Ok(servers) = serde_json::from_str::<serde_json::Value>(&listed) {
+            if let Ok(servers) = crate::json::parse(&listed) {
                 if has(&servers) {
                     return Ok(());
                 }

@@ -82,6 +82,8 @@ pub enum Command {
     /// Build the frontend (src/frontend/build) in a throwaway node container
     #[command(alias = "frontend_build")]
     FrontendBuild,
+    /// Build the frontend's dev image (node and node_modules from package-lock.json)
+    FrontendImage,
     /// Remove the frontend container, its node_modules volume and its build
     #[command(alias = "frontend_clean")]
     FrontendClean,
@@ -106,7 +108,7 @@ pub enum Command {
         #[arg(env = "RS_ENV")]
         env: String,
     },
-    /// Deploy an image to ENV's host (was ssh_deploy)
+    /// Deploy an image to ENV's host with no downtime: beside the live one, health-gated (was ssh_deploy)
     #[command(alias = "ssh_deploy")]
     Deploy {
         /// The deploy environment (staging, prod)
@@ -115,6 +117,27 @@ pub enum Command {
         /// The image tag to deploy [default: ENV]
         #[arg(long, env = "DEPLOY_TAG")]
         tag: Option<String>,
+    },
+    /// Roll ENV back to the previous release (or RELEASE), through the same health-gated switch
+    Rollback {
+        /// The deploy environment (staging, prod)
+        #[arg(env = "RS_ENV")]
+        env: String,
+        /// A release tag (ENV-<commit>) or commit from `releases ENV` [default: the previous release]
+        release: Option<String>,
+    },
+    /// Show ENV's release history from its host: when, who, what, result
+    Releases {
+        /// The deploy environment (staging, prod)
+        #[arg(env = "RS_ENV")]
+        env: String,
+    },
+    /// Show or break ENV's deploy lock
+    Lock {
+        /// The deploy environment (staging, prod)
+        env: String,
+        #[arg(value_enum)]
+        action: crate::remote::LockAction,
     },
     /// Build, push and deploy this commit to staging
     Staging,
@@ -143,6 +166,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
         "Frontend",
         &[
             "frontend-build",
+            "frontend-image",
             "frontend-clean",
             "frontend-down",
             "frontend-logs",
@@ -151,7 +175,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
             "frontend-test-no-watch",
         ],
     ),
-    ("Deploy", &["image", "deploy", "staging", "prod"]),
+    ("Deploy", &["image", "deploy", "staging", "prod", "rollback", "releases", "lock"]),
     ("Tools", &["doctor", "compose", "completions"]),
 ];
 

@@ -51,6 +51,7 @@ pub enum FlavorChoice {
 #[serde(deny_unknown_fields)]
 pub struct Paths {
     pub backend: PathBuf,
+    pub frontend: PathBuf,
     pub frontend_build: PathBuf,
 }
 
@@ -87,6 +88,7 @@ pub struct Images {
     pub postgres: String,
     pub debian: String,
     pub backend_dev: String,
+    pub frontend_dev: String,
     pub recipes: PathBuf,
     #[serde(default)]
     pub ca_bundle: String,
@@ -107,6 +109,16 @@ pub struct Deploy {
     pub context_dir: PathBuf,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// An ssh config file passed to every ssh (`ssh -F`); empty: the user's own ~/.ssh/config.
+    #[serde(default)]
+    pub ssh_config: String,
+    /// On the host: the directory of each environment's lock, live release and release log.
+    pub state_dir: String,
+    /// On the host: checks nginx's configuration, then reloads it gracefully.
+    pub nginx_test: Vec<String>,
+    pub nginx_reload: Vec<String>,
+    /// Stopped containers of earlier releases kept on the host for rollback.
+    pub keep_releases: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,9 +126,16 @@ pub struct Deploy {
 pub struct Environment {
     /// The ssh host (an alias from the user's ~/.ssh/config, or user@host).
     pub host: String,
-    /// The port the environment's container publishes on the host (nginx proxies to it).
-    pub port: u16,
+    /// The two ports releases alternate on (the old keeps one while the new starts on the
+    /// other; nginx proxies to the live one). The first is the old Makefile's port.
+    pub ports: [u16; 2],
+    /// Release containers are named `CONTAINER-<commit>-<time>`.
     pub container: String,
+    /// On the host: the nginx upstream file the deploy rewrites, and the upstream's name.
+    pub upstream_file: String,
+    pub upstream_name: String,
+    /// The public URL of /api/version, fetched on the host (with curl) after the switch.
+    pub check_url: String,
     pub env_file: String,
     pub syslog_facility: String,
     pub health_path: String,
@@ -149,10 +168,8 @@ impl Config {
 
     /// Parses configuration text; errors name the file, line and key.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|err| {
-            let place = err.span().map(|span| place_of(text, span.start)).unwrap_or_default();
-            anyhow::anyhow!("{}{place}: invalid configuration: {}", path.display(), err.message())
-        })?;
+        let config: Config = basic_toml::from_str(text)
+            .map_err(|err| anyhow::anyhow!("{}: invalid configuration: {err}", path.display()))?;
         config.validate().with_context(|| format!("{}: invalid configuration", path.display()))?;
         Ok(config)
     }
@@ -175,9 +192,10 @@ impl Config {
                 bail!("environments.{name}.host: `{}` is not an ssh host alias or user@host", env.host);
             }
             check_name(&format!("environments.{name}.container"), &env.container)?;
-            if env.port == 0 {
-                bail!("environments.{name}.port: 0 is not a port");
+            if env.ports[0] == 0 || env.ports[1] == 0 || env.ports[0] == env.ports[1] {
+                bail!("environments.{name}.ports: two different ports are needed (the live release and the next)");
             }
+            check_name(&format!("environments.{name}.upstream_name"), &env.upstream_name)?;
             if !env.health_path.starts_with('/') {
                 bail!("environments.{name}.health_path: must start with `/`");
             }
@@ -218,22 +236,6 @@ impl Config {
             )
         })
     }
-}
-
-/// `:LINE` and, when the line sets a key, ` (key TABLE.KEY)`: where an error is, for people.
-fn place_of(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
-    let line_no = 1 + before.matches('\n').count();
-    let line = text.lines().nth(line_no - 1).unwrap_or("");
-    let Some((key, _)) = line.split_once('=') else { return format!(":{line_no}") };
-    let table = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| format!("{}.", l.trim_matches(|c| c == '[' || c == ']')))
-        .unwrap_or_default();
-    format!(":{line_no} (key {table}{})", key.trim())
 }
 
 /// Docker's grammar for names (container, project, service): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -289,6 +291,13 @@ mod tests {
         std::fs::read_to_string(crate::root().join("config/recordsponge.toml")).unwrap()
     }
 
+    /// The shipped configuration with `from` (which must be in it) replaced by `to`.
+    fn shipped_with(from: &str, to: &str) -> String {
+        let text = shipped();
+        assert!(text.contains(from), "`{from}` is not in the shipped configuration");
+        text.replace(from, to)
+    }
+
     fn error_of(text: &str) -> String {
         format!("{:#}", Config::parse(text, Path::new("config/recordsponge.toml")).unwrap_err())
     }
@@ -296,46 +305,53 @@ mod tests {
     #[test]
     fn the_shipped_configuration_is_valid() {
         let config = Config::parse(&shipped(), Path::new("x")).unwrap();
-        assert_eq!(config.environments["staging"].port, 3032);
-        assert_eq!(config.environments["prod"].port, 3031);
+        assert_eq!(config.environments["staging"].ports, [3032, 3034]);
+        assert_eq!(config.environments["prod"].ports, [3031, 3033]);
         assert_eq!(config.environments["prod"].syslog_facility, "local0");
     }
 
     #[test]
     fn a_wrong_type_names_file_line_and_key() {
-        let text = shipped().replace("port = 3032", "port = \"3032\"");
-        let line = 1 + text.lines().position(|l| l == "port = \"3032\"").unwrap();
+        let text = shipped_with("health_timeout = 30\nbranch", "health_timeout = \"30\"\nbranch");
+        let line = 1 + text.lines().position(|l| l == "health_timeout = \"30\"").unwrap();
         assert_eq!(
             error_of(&text),
-            format!("config/recordsponge.toml:{line} (key environments.staging.port): invalid configuration: invalid type: string \"3032\", expected u16")
+            format!(
+                "config/recordsponge.toml: invalid configuration: invalid type: string \"30\", expected u64 \
+                 for key `environments.prod.health_timeout` at line {line} column 18"
+            )
         );
     }
 
     #[test]
     fn an_unknown_key_names_file_line_and_the_valid_keys() {
-        let text = shipped().replace("syslog_facility = \"local1\"", "syslog_facilty = \"local1\"");
+        let text = shipped_with("syslog_facility = \"local1\"", "syslog_facilty = \"local1\"");
         let err = error_of(&text);
-        assert!(err.contains("(key environments.staging.syslog_facilty)"), "{err}");
         assert!(err.contains("unknown field `syslog_facilty`, expected one of"), "{err}");
+        assert!(err.contains("for key `environments.staging` at line "), "{err}");
     }
 
     #[test]
     fn a_syntax_error_names_the_line() {
         let err = error_of("[compose\nproject = 1\n");
-        assert_eq!(err, "config/recordsponge.toml:1: invalid configuration: unclosed table, expected `]`");
+        assert_eq!(
+            err,
+            "config/recordsponge.toml: invalid configuration: expected a right bracket, found a newline at line 1 column 9"
+        );
     }
 
     #[test]
     fn values_that_reach_docker_or_a_shell_are_validated() {
-        let err = error_of(&shipped().replace("container = \"staging\"", "container = \"staging; reboot\""));
+        let err = error_of(&shipped_with("container = \"recordsponge-staging\"", "container = \"staging; reboot\""));
         assert!(err.contains("environments.staging.container: `staging; reboot` is not a valid name"), "{err}");
-        let err = error_of(&shipped().replace("[environments.staging]", "[environments.\"st aging\"]"));
+        let err = error_of(&shipped_with("[environments.staging]", "[environments.\"st aging\"]"));
         assert!(err.contains("`st aging` is not a valid environment name"), "{err}");
-        let err = error_of(
-            &shipped().replace("host = \"recordsponge\"\nport = 3032", "host = \"-oProxyCommand=x\"\nport = 3032"),
-        );
+        let err = error_of(&shipped_with(
+            "host = \"recordsponge\"\nports = [3032",
+            "host = \"-oProxyCommand=x\"\nports = [3032",
+        ));
         assert!(err.contains("environments.staging.host: `-oProxyCommand=x` is not an ssh host alias"), "{err}");
-        let err = error_of(&shipped().replace("syslog_facility = \"local1\"", "syslog_facility = \"kern\""));
+        let err = error_of(&shipped_with("syslog_facility = \"local1\"", "syslog_facility = \"kern\""));
         assert!(err.contains("`kern` is not a syslog facility"), "{err}");
     }
 

@@ -39,7 +39,7 @@ impl Project {
             checks.push(Check::PortFree {
                 port,
                 service: service.clone(),
-                owner: self.compose(["ps", "--services", "--filter", "status=running"]),
+                owner: self.compose(&["ps", "--services", "--filter", "status=running"]),
             });
         }
         checks
@@ -49,10 +49,11 @@ impl Project {
     pub fn wait_database(&self) -> Action {
         let db = &self.config.services.database;
         Action::WaitCmd {
+            expect: None,
             probe: self.exec(&["-u", "postgres"], db, false, &["pg_isready", "--quiet", "--host", "127.0.0.1"]),
             timeout: self.readiness_timeout(),
             service: db.clone(),
-            logs: self.compose(["logs", "--tail", "30", db.as_str()]),
+            logs: self.compose(&["logs", "--tail", "30", db.as_str()]),
         }
     }
 
@@ -64,7 +65,7 @@ impl Project {
             path: c.readiness.health_path.clone(),
             timeout: self.readiness_timeout(),
             service: c.services.backend.clone(),
-            logs: self.compose(["logs", "--tail", "30", c.services.backend.as_str()]),
+            logs: self.compose(&["logs", "--tail", "30", c.services.backend.as_str()]),
         }
     }
 
@@ -75,7 +76,7 @@ impl Project {
             path: "/".into(),
             timeout: self.readiness_timeout(),
             service: c.services.frontend.clone(),
-            logs: self.compose(["logs", "--tail", "30", c.services.frontend.as_str()]),
+            logs: self.compose(&["logs", "--tail", "30", c.services.frontend.as_str()]),
         }
     }
 
@@ -106,9 +107,9 @@ impl Project {
             plan.checks(self.stack_checks());
         }
         plan.step(&format!("Ensure the image {}", c.images.postgres), self.ensure_base("postgres", &c.images.postgres))
-            .step(&format!("Ensure the image {}", c.images.node), self.ensure_base("node", &c.images.node))
             .step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_backend_image())
-            .step("Start the stack", Action::Run(self.compose(["up", "--detach"])))
+            .step(&format!("Ensure the image {}", c.images.frontend_dev), self.ensure_frontend_image())
+            .step("Start the stack", Action::Run(self.compose(&["up", "--detach"])))
             .hint("see what failed: cargo xtask compose logs")
             .step(&format!("Wait for {}", c.services.database), self.wait_database());
         self.initdb_step(&mut plan);
@@ -137,16 +138,27 @@ impl Project {
         text
     }
 
+    /// Pulls the images of the database and the backend, and the node image the frontend's dev
+    /// image is built from (that one is built here, from package-lock.json, and never pushed).
     pub fn pull(&self) -> Plan {
+        let c = &self.config;
         let mut plan = self.plan("pull");
-        plan.checks(self.compose_checks()).step("Pull the stack's images", Action::Run(self.compose(["pull"])));
+        plan.checks(self.compose_checks())
+            .step(
+                "Pull the stack's images",
+                Action::Run(self.compose(&["pull", c.services.database.as_str(), c.services.backend.as_str()])),
+            )
+            .step(
+                &format!("Pull the frontend's base image {}", c.images.node),
+                Action::Run(self.cmd("docker").args(&["pull", c.images.node.as_str()])),
+            );
         plan
     }
 
     pub fn up(&self) -> Plan {
         let mut plan = self.plan("up");
         plan.checks(self.stack_checks())
-            .step("Start the stack", Action::Run(self.compose(["up", "--detach"])))
+            .step("Start the stack", Action::Run(self.compose(&["up", "--detach"])))
             .step(&format!("Wait for {}", self.config.services.database), self.wait_database());
         plan
     }
@@ -156,7 +168,7 @@ impl Project {
         let mut plan = self.plan("down");
         plan.checks(self.compose_checks()).step(
             "Stop and remove the stack's containers (volumes and data stay)",
-            Action::Run(self.compose(["down"])),
+            Action::Run(self.compose(&["down"])),
         );
         plan
     }
@@ -172,7 +184,7 @@ impl Project {
             })
             .step(
                 "Remove the stack's containers, networks and volumes",
-                Action::Run(self.compose(["down", "--volumes", "--remove-orphans"])),
+                Action::Run(self.compose(&["down", "--volumes", "--remove-orphans"])),
             );
         plan
     }
@@ -185,7 +197,7 @@ impl Project {
             .check(Check::RegistryLogin { registry: registry_of(&c.images.backend_dev) })
             .step(
                 &format!("Push the dev image {}", c.images.backend_dev),
-                Action::Run(self.compose(["push", c.services.backend.as_str()])),
+                Action::Run(self.compose(&["push", c.services.backend.as_str()])),
             );
         plan
     }
@@ -272,8 +284,7 @@ impl Project {
     /// Any compose command, with the project's file, project name and variables.
     pub fn compose_passthrough(&self, args: &[String]) -> Plan {
         let mut plan = self.plan(&format!("compose {}", crate::quote::sh_join(args)));
-        plan.checks(self.compose_checks())
-            .step("compose", Action::Run(self.compose(args.iter().map(String::as_str)).terminal(true)));
+        plan.checks(self.compose_checks()).step("compose", Action::Run(self.compose(args).terminal(true)));
         plan
     }
 }

@@ -28,6 +28,7 @@ impl Project {
             self.backend_test(false),
             self.backend_lock(),
             self.frontend_build(),
+            self.frontend_image_plan(),
             self.frontend_clean(),
             self.frontend_down(),
             self.frontend_logs(),
@@ -58,8 +59,9 @@ pub fn doctor(project: &Project) -> Result<()> {
         }
     }
     let mut failed = 0;
-    for (check, users) in &checks {
-        match check.verify(false) {
+    let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| c).collect::<Vec<_>>());
+    for ((check, users), result) in checks.iter().zip(results) {
+        match result {
             Ok(()) => println!("ok      {}", check.describe()),
             Err(failure) => {
                 failed += 1;

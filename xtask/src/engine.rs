@@ -70,27 +70,28 @@ impl Project {
         .step("Update the package lists", Action::Run(admin("apt-get").arg("update")))
         .step(
             "Install the Docker engine and compose",
-            Action::Run(admin("apt-get").args(["install", "-y"]).args(packages)),
+            Action::Run(admin("apt-get").args(&["install", "-y"]).args(&packages)),
         );
         let start = if systemd {
-            Action::Run(admin("systemctl").args(["start", "docker"]))
+            Action::Run(admin("systemctl").args(&["start", "docker"]))
         } else {
             Action::Spawn { cmd: admin("dockerd"), log: self.path("target/dockerd.log") }
         };
         plan.step("Start the Docker daemon", start).step(
             "Wait for the Docker daemon",
             Action::WaitCmd {
-                probe: admin("docker").args(["info", "--format", "{{.ServerVersion}}"]),
+                expect: None,
+                probe: admin("docker").args(&["info", "--format", "{{.ServerVersion}}"]),
                 timeout: Duration::from_secs(60),
                 service: "the Docker daemon".into(),
-                logs: Cmd::new("tail", &self.root).args(["-n", "20", "target/dockerd.log"]),
+                logs: Cmd::new("tail", &self.root).args(&["-n", "20", "target/dockerd.log"]),
             },
         );
         if sudo {
             let user = &self.facts.user;
             plan.step(
                 &format!("Let {user} use Docker (the docker group)"),
-                Action::Run(self.cmd("sudo").args(["usermod", "--append", "--groups", "docker", user])),
+                Action::Run(self.cmd("sudo").args(&["usermod", "--append", "--groups", "docker", user])),
             )
             .step(
                 "Docker is installed",

@@ -4,16 +4,35 @@ use crate::plan::{Action, Plan};
 use crate::project::Project;
 
 impl Project {
-    /// `npm run build` in a throwaway container sharing the node_modules volume.
+    /// Builds the frontend's dev image (node_modules from package-lock.json), e.g. after a
+    /// dependency change, so that new node_modules volumes start from it.
+    pub fn frontend_image_plan(&self) -> Plan {
+        let c = &self.config;
+        let mut plan = self.plan("frontend-image");
+        plan.checks(self.compose_checks())
+            .step(&format!("Ensure the image {}", c.images.node), self.ensure_base("node", &c.images.node))
+            .step(&format!("Build the dev image {}", c.images.frontend_dev), self.frontend_image_build());
+        plan
+    }
+
+    /// `npm run build` in a throwaway container sharing the node_modules volume (filled from the
+    /// frontend's dev image when new).
     pub fn frontend_build(&self) -> Plan {
         let node = &self.config.services.frontend;
         let mut plan = self.plan("frontend-build");
         plan.checks(self.compose_checks())
             .step(
-                "Build the frontend",
-                Action::Run(self.compose(["run", "--rm", "--no-deps", node.as_str(), "npm", "run", "build"])),
+                &format!("Ensure the image {} (node_modules)", self.config.images.frontend_dev),
+                self.ensure_frontend_image(),
             )
-            .hint("node_modules is filled by the node service: run `cargo xtask up` once, then retry");
+            .step(
+                "Build the frontend",
+                Action::Run(self.compose(&["run", "--rm", "--no-deps", node.as_str(), "npm", "run", "build"])),
+            )
+            .hint(
+                "if package-lock.json changed since node_modules was filled: \
+                 `cargo xtask frontend-image`, then `cargo xtask frontend-clean`, then retry",
+            );
         plan
     }
 
@@ -25,11 +44,11 @@ impl Project {
         plan.checks(self.compose_checks())
             .step(
                 &format!("Remove the {} container", c.services.frontend),
-                Action::Run(self.compose(["rm", "--stop", "--force", c.services.frontend.as_str()])),
+                Action::Run(self.compose(&["rm", "--stop", "--force", c.services.frontend.as_str()])),
             )
             .step(
                 &format!("Remove the volume {volume}"),
-                Action::Run(self.cmd("docker").args(["volume", "rm", "--force", &volume])),
+                Action::Run(self.cmd("docker").args(&["volume", "rm", "--force", &volume])),
             )
             .step("Remove the frontend build", Action::RemoveDir(self.path(&self.config.paths.frontend_build)));
         plan
@@ -40,7 +59,7 @@ impl Project {
         let mut plan = self.plan("frontend-down");
         plan.checks(self.compose_checks()).step(
             &format!("Stop and remove the {node} container"),
-            Action::Run(self.compose(["rm", "--stop", "--force", node.as_str()])),
+            Action::Run(self.compose(&["rm", "--stop", "--force", node.as_str()])),
         );
         plan
     }
@@ -53,7 +72,7 @@ impl Project {
         let node = &self.config.services.frontend;
         let mut plan = self.plan("frontend-restart");
         plan.checks(self.compose_checks())
-            .step(&format!("Restart {node}"), Action::Run(self.compose(["restart", node.as_str()])));
+            .step(&format!("Restart {node}"), Action::Run(self.compose(&["restart", node.as_str()])));
         plan
     }
 

@@ -9,7 +9,7 @@ use crate::project::Project;
 
 impl Project {
     fn inspect(&self, image: &str) -> Cmd {
-        self.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", image])
+        self.cmd("docker").args(&["image", "inspect", "--format", "{{.Id}}", image])
     }
 
     /// Uses `image` if local, else pulls it, else does `fallback`.
@@ -17,7 +17,7 @@ impl Project {
         Action::EnsureImage {
             image: image.to_string(),
             inspect: self.inspect(image),
-            pull: self.cmd("docker").args(["pull", image]),
+            pull: self.cmd("docker").args(&["pull", image]),
             fallback,
         }
     }
@@ -43,10 +43,10 @@ impl Project {
             image,
             vec![
                 Action::RemoveDir(self.path(rootfs)),
-                Action::Run(self.cmd("debootstrap").args(["--variant=minbase", "bookworm", rootfs])),
-                Action::Run(self.cmd("tar").args(["-C", rootfs, "-cf", tarball, "."])),
+                Action::Run(self.cmd("debootstrap").args(&["--variant=minbase", "bookworm", rootfs])),
+                Action::Run(self.cmd("tar").args(&["-C", rootfs, "-cf", tarball, "."])),
                 // The official image's default command, so `docker run IMAGE` works alike.
-                Action::Run(self.cmd("docker").args(["import", "--change", "CMD [\"bash\"]", tarball, image])),
+                Action::Run(self.cmd("docker").args(&["import", "--change", "CMD [\"bash\"]", tarball, image])),
                 Action::RemoveDir(self.path(rootfs)),
                 Action::RemoveFile(self.path(tarball)),
             ],
@@ -56,7 +56,7 @@ impl Project {
     /// A base image (python, node, postgres) from its recipe in config/images/NAME.
     pub fn ensure_base(&self, recipe: &str, image: &str) -> Action {
         let context = self.config.images.recipes.join(recipe);
-        let build = Action::Run(self.cmd("docker").args([
+        let build = Action::Run(self.cmd("docker").args(&[
             "build",
             "--force-rm",
             "--tag",
@@ -76,7 +76,20 @@ impl Project {
 
     /// `compose build` of the backend, with the CA bundle in its context when configured.
     pub fn backend_build(&self) -> Action {
-        let build = Action::Run(self.compose(["build", self.config.services.backend.as_str()]));
+        let build = Action::Run(self.compose(&["build", self.config.services.backend.as_str()]));
         self.with_ca(&self.path(&self.config.paths.backend), build)
+    }
+
+    /// The frontend's dev image (node_modules from package-lock.json): local, pulled, or built
+    /// by compose from src/frontend.
+    pub fn ensure_frontend_image(&self) -> Action {
+        let images = &self.config.images;
+        self.ensure(&images.frontend_dev, vec![self.ensure_base("node", &images.node), self.frontend_image_build()])
+    }
+
+    /// `compose build` of the frontend's dev image, with the CA bundle in its context when configured.
+    pub fn frontend_image_build(&self) -> Action {
+        let build = Action::Run(self.compose(&["build", self.config.services.frontend.as_str()]));
+        self.with_ca(&self.path(&self.config.paths.frontend), build)
     }
 }

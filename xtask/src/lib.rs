@@ -17,6 +17,9 @@ mod frontend;
 mod fsops;
 mod images;
 mod interrupt;
+mod json;
+mod releases;
+pub mod remote;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,6 +62,7 @@ pub fn plan(project: &Project, command: &Command) -> Result<Plan> {
         Command::BackendTest { watch } => p.backend_test(*watch),
         Command::BackendLock => p.backend_lock(),
         Command::FrontendBuild => p.frontend_build(),
+        Command::FrontendImage => p.frontend_image_plan(),
         Command::FrontendClean => p.frontend_clean(),
         Command::FrontendDown => p.frontend_down(),
         Command::FrontendLogs => p.frontend_logs(),
@@ -71,6 +75,9 @@ pub fn plan(project: &Project, command: &Command) -> Result<Plan> {
             let image = p.deploy_image(&target, tag.as_deref())?;
             p.deploy(&target, &image)
         }
+        Command::Rollback { env, release } => p.rollback(&p.target(env)?, release.as_deref())?,
+        Command::Releases { env } => p.releases(&p.target(env)?),
+        Command::Lock { env, action } => p.lock(&p.target(env)?, *action),
         Command::Staging => p.release(&p.target("staging")?),
         Command::Prod => p.release(&p.target("prod")?),
         Command::Compose { args } => p.compose_passthrough(args),

@@ -19,11 +19,24 @@ pub struct Cmd {
     pub dir: PathBuf,
     /// The child gets the terminal (stdin too), and Ctrl-C ends it quietly: logs, psql, watchers.
     pub terminal: bool,
+    /// Text written to the child's standard input (never a secret: plans are printed).
+    pub stdin: Option<String>,
+    /// A command for a remote shell (ssh): its words are quoted one by one and joined into
+    /// the last argument, after `%{var}`s are filled in, so a value cannot become syntax.
+    pub remote: Vec<String>,
 }
 
 impl Cmd {
     pub fn new(program: &str, dir: &Path) -> Cmd {
-        Cmd { program: program.to_string(), args: Vec::new(), env: Vec::new(), dir: dir.to_path_buf(), terminal: false }
+        Cmd {
+            program: program.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            dir: dir.to_path_buf(),
+            terminal: false,
+            stdin: None,
+            remote: Vec::new(),
+        }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
@@ -31,8 +44,8 @@ impl Cmd {
         self
     }
 
-    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Cmd {
-        self.args.extend(args.into_iter().map(Into::into));
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Cmd {
+        self.args.extend(args.iter().map(|a| a.as_ref().to_string()));
         self
     }
 
@@ -46,21 +59,91 @@ impl Cmd {
         self
     }
 
+    /// Sets the remote command (see `remote`).
+    pub fn remote(mut self, words: &[&str]) -> Cmd {
+        self.remote = words.iter().map(|w| w.to_string()).collect();
+        self
+    }
+
+    /// The argument vector: `args`, then the remote command as one quoted string.
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = self.args.clone();
+        if !self.remote.is_empty() {
+            argv.push(quote::sh_join(&self.remote));
+        }
+        argv
+    }
+
+    pub fn stdin(mut self, text: impl Into<String>) -> Cmd {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    /// The command with every `%{name}` in its arguments and stdin replaced by the value of
+    /// the plan variable `name` (set by earlier steps).
+    pub fn resolve(&self, vars: &Vars) -> anyhow::Result<Cmd> {
+        let mut cmd = self.clone();
+        for arg in cmd.args.iter_mut().chain(cmd.remote.iter_mut()) {
+            *arg = vars.fill(arg)?;
+        }
+        if let Some(text) = &cmd.stdin {
+            cmd.stdin = Some(vars.fill(text)?);
+        }
+        Ok(cmd)
+    }
+
     /// The command line as a POSIX shell would read it.
     pub fn line(&self) -> String {
         let mut words = vec![quote::sh(&self.program)];
-        words.extend(self.args.iter().map(|a| quote::sh(a)));
+        words.extend(self.argv().iter().map(|a| quote::sh(a)));
         words.join(" ")
     }
 
     pub fn to_std(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.program);
-        cmd.args(&self.args).current_dir(&self.dir);
+        cmd.args(self.argv()).current_dir(&self.dir);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        if !self.terminal {
+        if self.stdin.is_some() {
+            cmd.stdin(std::process::Stdio::piped());
+        } else if !self.terminal {
             cmd.stdin(std::process::Stdio::null());
         }
         cmd
+    }
+}
+
+/// Values learned while a plan runs (the live release on a host, say), used as `%{name}` in
+/// later steps' arguments. Dry runs print the placeholders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vars(std::collections::BTreeMap<String, String>);
+
+impl Vars {
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_string(), value.into());
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// `text` with each `%{name}` replaced; a name no step has set is a bug in the plan.
+    pub fn fill(&self, text: &str) -> anyhow::Result<String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("%{") {
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e)
+                .ok_or_else(|| anyhow::anyhow!("unclosed %{{ in `{text}`"))?;
+            let name = &rest[start + 2..end];
+            let value =
+                self.0.get(name).ok_or_else(|| anyhow::anyhow!("the plan uses %{{{name}}} before any step set it"))?;
+            out.push_str(&rest[..start]);
+            out.push_str(value);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 }
 
@@ -69,8 +152,19 @@ impl Cmd {
 pub enum Action {
     /// Runs a program.
     Run(Cmd),
-    /// Runs `probe` until it succeeds; on timeout prints `logs` and fails.
-    WaitCmd { probe: Cmd, timeout: Duration, service: String, logs: Cmd },
+    /// Runs `probe` until it succeeds (and prints `expect`, when given); on timeout prints `logs` and fails.
+    WaitCmd { probe: Cmd, expect: Option<String>, timeout: Duration, service: String, logs: Cmd },
+    /// Runs a program and keeps its trimmed standard output as the variable `var`.
+    Capture { cmd: Cmd, var: String },
+    /// Picks the port of the next release: of `ports`, the one the live release (the variable
+    /// `live`: "PORT CONTAINER", empty before the first deploy) does not hold. Sets `new_port`,
+    /// `old_port` and `old_container`.
+    PickPort { live: String, ports: [u16; 2] },
+    /// Picks, from the release log in the variable `log`, the release before the live one
+    /// (`release`, when given, picks that one). Sets `image` and `commit`.
+    PickRelease { log: String, release: Option<String> },
+    /// Runs `each` for every line of `list`'s output after the first `skip`, as `%{line}`.
+    ForEachLine { list: Cmd, skip: usize, each: Cmd },
     /// Polls `http://127.0.0.1:PORT/PATH` until it answers 200; on timeout prints `logs` and fails.
     WaitHttp { port: u16, path: String, timeout: Duration, service: String, logs: Cmd },
     /// Uses a local image when present, else pulls it, else runs `fallback` to build an equivalent.
@@ -99,6 +193,14 @@ pub struct Step {
     pub action: Action,
     /// What to do when the step fails.
     pub hint: Option<String>,
+    /// Runs only when this variable is not empty.
+    pub when: Option<String>,
+    /// Undoes the step: when a later step fails or is interrupted, the undos of the steps done
+    /// so far run, last first. A step that `settles` drops the undos before it, except those
+    /// that `always` apply (releasing a lock).
+    pub undo: Vec<Action>,
+    pub always: bool,
+    pub settles: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +233,48 @@ impl Plan {
     }
 
     pub fn step(&mut self, title: &str, action: Action) -> &mut Plan {
-        self.steps.push(Step { title: title.to_string(), action, hint: None });
+        self.steps.push(Step {
+            title: title.to_string(),
+            action,
+            hint: None,
+            when: None,
+            undo: Vec::new(),
+            always: false,
+            settles: false,
+        });
+        self
+    }
+
+    /// Makes the last step run only when the variable `var` is set and not empty.
+    pub fn when(&mut self, var: &str) -> &mut Plan {
+        if let Some(step) = self.steps.last_mut() {
+            step.when = Some(var.to_string());
+        }
+        self
+    }
+
+    /// Sets how the last step is undone when a later one fails, until a settling step succeeds.
+    pub fn undo(&mut self, actions: Vec<Action>) -> &mut Plan {
+        if let Some(step) = self.steps.last_mut() {
+            step.undo = actions;
+        }
+        self
+    }
+
+    /// Sets how the last step is undone when any later one fails, settled or not.
+    pub fn undo_always(&mut self, actions: Vec<Action>) -> &mut Plan {
+        self.undo(actions);
+        if let Some(step) = self.steps.last_mut() {
+            step.always = true;
+        }
+        self
+    }
+
+    /// Marks the last step as the point after which the earlier undos no longer apply.
+    pub fn settles(&mut self) -> &mut Plan {
+        if let Some(step) = self.steps.last_mut() {
+            step.settles = true;
+        }
         self
     }
 
@@ -164,8 +307,17 @@ impl Plan {
         }
         let _ = writeln!(out, "Steps:");
         for (i, step) in self.steps.iter().enumerate() {
-            let _ = writeln!(out, "  [{}/{}] {}", i + 1, n, step.title);
+            let when = step.when.as_ref().map(|v| format!(" (only when %{{{v}}} is set)")).unwrap_or_default();
+            let settles = if step.settles { " (from here on, earlier undos no longer apply)" } else { "" };
+            let _ = writeln!(out, "  [{}/{}] {}{when}{settles}", i + 1, n, step.title);
             self.render_action(&mut out, &step.action, 8);
+            if !step.undo.is_empty() {
+                let whenever = if step.always { " (settled or not)" } else { "" };
+                let _ = writeln!(out, "        undone, if a later step fails{whenever}, by:");
+                for action in &step.undo {
+                    self.render_action(&mut out, action, 10);
+                }
+            }
         }
         out
     }
@@ -174,9 +326,38 @@ impl Plan {
         let pad = " ".repeat(indent);
         match action {
             Action::Run(cmd) => self.render_cmd(out, "$", cmd, indent),
-            Action::WaitCmd { probe, timeout, .. } => {
-                let _ = writeln!(out, "{pad}until it succeeds, twice a second, for at most {}s:", timeout.as_secs());
+            Action::WaitCmd { probe, expect, timeout, .. } => {
+                let prints = expect.as_ref().map(|e| format!(" and prints {e}")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{pad}until it succeeds{prints}, twice a second, for at most {}s:",
+                    timeout.as_secs()
+                );
                 self.render_cmd(out, "$", probe, indent);
+            }
+            Action::Capture { cmd, var } => {
+                let _ = writeln!(out, "{pad}%{{{var}}} = the output of");
+                self.render_cmd(out, "$", cmd, indent);
+            }
+            Action::PickPort { live, ports } => {
+                let _ = writeln!(
+                    out,
+                    "{pad}%{{new_port}} = whichever of {} and {} the live release in %{{{live}}} does not hold; \
+                     %{{old_port}}, %{{old_container}} = the live release's",
+                    ports[0], ports[1]
+                );
+            }
+            Action::PickRelease { log, release } => {
+                let which = release
+                    .as_deref()
+                    .map(|r| format!("release {r}"))
+                    .unwrap_or("the release before the live one".into());
+                let _ = writeln!(out, "{pad}%{{image}}, %{{commit}} = {which}, from the release log in %{{{log}}}");
+            }
+            Action::ForEachLine { list, skip, each } => {
+                let _ = writeln!(out, "{pad}for each line after the first {skip} of");
+                self.render_cmd(out, "$", list, indent);
+                self.render_cmd(out, "  $", each, indent);
             }
             Action::WaitHttp { port, path, timeout, .. } => {
                 let _ = writeln!(
@@ -250,6 +431,9 @@ impl Plan {
             let _ = writeln!(out, "{pad}  env: {}", env.join(" "));
         }
         let _ = writeln!(out, "{pad}{prompt} {}", cmd.line());
+        if let Some(text) = &cmd.stdin {
+            let _ = writeln!(out, "{pad}  stdin: {}", text.escape_debug());
+        }
     }
 
     /// A path relative to the repository root when it is inside it.
@@ -259,5 +443,26 @@ impl Plan {
             Ok(p) => p.display().to_string(),
             Err(_) => path.display().to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_filled_into_a_remote_command_are_quoted_as_words() {
+        let mut vars = Vars::default();
+        vars.set("name", "old'; reboot; echo '$(id)");
+        let cmd = Cmd::new("ssh", Path::new("/")).args(&["host", "--"]).remote(&["docker", "stop", "%{name}"]);
+        let resolved = cmd.resolve(&vars).unwrap();
+        assert_eq!(resolved.argv(), ["host", "--", r#"docker stop 'old'\''; reboot; echo '\''$(id)'"#]);
+    }
+
+    #[test]
+    fn an_unset_variable_is_an_error_not_an_empty_word() {
+        let cmd = Cmd::new("ssh", Path::new("/")).remote(&["docker", "stop", "%{nobody}"]);
+        let err = cmd.resolve(&Vars::default()).unwrap_err().to_string();
+        assert_eq!(err, "the plan uses %{nobody} before any step set it");
     }
 }

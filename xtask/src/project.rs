@@ -36,6 +36,8 @@ pub struct Facts {
     pub engine: EngineSetup,
     /// The user's login name.
     pub user: String,
+    /// ssh can share one connection per host: OpenSSH on Unix, with ~/.ssh for the socket.
+    pub ssh_multiplex: bool,
 }
 
 pub struct Project {
@@ -67,6 +69,8 @@ impl Facts {
                 .iter()
                 .find_map(|k| std::env::var(k).ok())
                 .unwrap_or_else(|| "unknown".into()),
+            ssh_multiplex: cfg!(unix)
+                && std::env::var_os("HOME").is_some_and(|home| Path::new(&home).join(".ssh").is_dir()),
         }
     }
 }
@@ -98,7 +102,7 @@ pub fn detect_flavor(choice: FlavorChoice, engine: EngineSetup) -> Flavor {
         FlavorChoice::Auto if matches!(engine, EngineSetup::Installable { .. }) => Flavor::V1,
         FlavorChoice::Auto => {
             let plugin = std::process::Command::new("docker")
-                .args(["compose", "version"])
+                .args(&["compose", "version"])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -125,19 +129,20 @@ impl Project {
 
     /// `docker compose -p PROJECT -f FILE ARGS...` (or `docker-compose ...`) with the values
     /// the compose file interpolates.
-    pub fn compose<I: IntoIterator<Item = S>, S: Into<String>>(&self, args: I) -> Cmd {
+    pub fn compose<S: AsRef<str>>(&self, args: &[S]) -> Cmd {
         let c = &self.config;
         let base = match self.flavor {
             Flavor::V2 => self.cmd("docker").arg("compose"),
             Flavor::V1 => self.cmd("docker-compose"),
         };
         let mut cmd = base
-            .args(["-p", &c.compose.project, "-f", &c.compose.file.to_string_lossy()])
+            .args(&["-p", &c.compose.project, "-f", &c.compose.file.to_string_lossy()])
             .args(args)
             .env("PYTHON_IMAGE", &c.images.python)
             .env("NODE_IMAGE", &c.images.node)
             .env("POSTGRES_IMAGE", &c.images.postgres)
             .env("BACKEND_IMAGE", &c.images.backend_dev)
+            .env("FRONTEND_IMAGE", &c.images.frontend_dev)
             .env("RS_BACKEND_PORT", c.ports.backend.to_string())
             .env("RS_FRONTEND_PORT", c.ports.frontend.to_string());
         if let Some(ca) = &self.facts.ca_bundle {
@@ -156,7 +161,7 @@ impl Project {
         words.extend(flags);
         words.push(service);
         words.extend(argv);
-        self.compose(words).terminal(terminal)
+        self.compose(&words).terminal(terminal)
     }
 
     /// docker on PATH (20.10 or newer) and its daemon answering.
@@ -170,7 +175,7 @@ impl Project {
             },
             Check::Probe {
                 what: "the Docker daemon answers".into(),
-                probe: self.cmd("docker").args(["info", "--format", "{{.ServerVersion}}"]),
+                probe: self.cmd("docker").args(&["info", "--format", "{{.ServerVersion}}"]),
                 line: None,
                 fix: start_docker_fix(),
             },
@@ -183,7 +188,7 @@ impl Project {
         checks.push(match self.flavor {
             Flavor::V2 => Check::Probe {
                 what: "the compose plugin answers (`docker compose version`)".into(),
-                probe: self.cmd("docker").args(["compose", "version"]),
+                probe: self.cmd("docker").args(&["compose", "version"]),
                 line: None,
                 fix: "install the compose plugin (Debian/Ubuntu: `sudo apt-get install docker-compose-plugin`; \
                       Docker Desktop has it), or use the standalone one: --compose v1"
@@ -205,7 +210,7 @@ impl Project {
         });
         checks.push(Check::Probe {
             what: "the compose file is valid".into(),
-            probe: self.compose(["config", "--quiet"]),
+            probe: self.compose(&["config", "--quiet"]),
             line: None,
             fix: format!(
                 "correct {} (the error above says where), or restore it: `git checkout -- {0}`",
@@ -219,7 +224,7 @@ impl Project {
     pub fn running_check(&self, service: &str) -> Check {
         Check::Probe {
             what: format!("the {service} service is running"),
-            probe: self.compose(["ps", "--services", "--filter", "status=running"]),
+            probe: self.compose(&["ps", "--services", "--filter", "status=running"]),
             line: Some(service.to_string()),
             fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
         }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::checks::{self, Check, Failure};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Cmd, Plan};
+use crate::plan::{Action, Cmd, Plan, Step, Vars};
 
 pub struct Options {
     pub yes: bool,
@@ -22,8 +22,8 @@ pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
     let (confirms, others): (Vec<&Check>, Vec<&Check>) =
         plan.checks.iter().partition(|c| matches!(c, Check::Confirm { .. }));
     let mut failures: Vec<Failure> = Vec::new();
-    for check in others {
-        match check.verify(opts.yes) {
+    for (check, result) in others.iter().zip(checks::verify_all(&others)) {
+        match result {
             Ok(()) if opts.verbose => eprintln!("  ok   {}", check.describe()),
             Ok(()) => {}
             Err(failure) => failures.push(failure),
@@ -50,7 +50,8 @@ pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
     )
 }
 
-/// Checks the plan's preconditions, then runs its steps.
+/// Checks the plan's preconditions, then runs its steps. When a step fails or is interrupted,
+/// the undos of the steps begun so far run, last first.
 pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
     // Ctrl-C reaches the children (same process group); the plan then stops after the
     // current step instead of this process dying with the child still half done.
@@ -58,20 +59,36 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
     check_all(plan, opts)?;
     let n = plan.steps.len();
     let started = Instant::now();
+    let mut vars = Vars::default();
+    // The steps whose undos apply if a later step fails.
+    let mut done: Vec<&Step> = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
+        if let Some(var) = step.when.as_deref().filter(|v| vars.get(v).is_empty()) {
+            eprintln!("[{}/{}] {}: skipped (%{{{var}}} is empty)", i + 1, n, step.title);
+            continue;
+        }
         eprintln!("[{}/{}] {}", i + 1, n, step.title);
         let t = Instant::now();
-        let result = act(plan, &step.action, opts);
-        if interrupted() {
-            if terminal_step(&step.action) {
-                // Ctrl-C is how a followed log, a watcher or psql is left: not an error.
-                return Ok(());
-            }
-            bail!("interrupted during step [{}/{}] {}; the steps after it did not run", i + 1, n, step.title);
+        let result = act(plan, &step.action, opts, &mut vars);
+        if interrupted() && terminal_step(&step.action) {
+            // Ctrl-C is how a followed log, a watcher or psql is left: not an error.
+            return Ok(());
         }
-        if let Err(err) = result {
+        let failure = match result {
+            _ if interrupted() => Some(anyhow::anyhow!("interrupted")),
+            Err(err) => Some(err),
+            Ok(()) => None,
+        };
+        if let Some(err) = failure {
+            undo(plan, &done, opts, &mut vars);
             let hint = step.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
             return Err(err.context(format!("step [{}/{}] {} failed{hint}", i + 1, n, step.title)));
+        }
+        if step.settles {
+            done.retain(|s| s.always);
+        }
+        if !step.undo.is_empty() {
+            done.push(step);
         }
         if opts.verbose || t.elapsed() > Duration::from_secs(1) {
             eprintln!("      done in {:.1}s", t.elapsed().as_secs_f64());
@@ -81,21 +98,75 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// Runs the undos of the steps done, last first; an undo that fails is reported and the rest still run.
+fn undo(plan: &Plan, done: &[&Step], opts: &Options, vars: &mut Vars) {
+    for step in done.iter().rev() {
+        eprintln!("undoing: {}", step.title);
+        for action in &step.undo {
+            if let Err(err) = act(plan, action, opts, vars) {
+                eprintln!("      warning: could not undo ({err:#})");
+            }
+        }
+    }
+}
+
 fn terminal_step(action: &Action) -> bool {
     matches!(action, Action::Run(cmd) if cmd.terminal)
 }
 
-fn act(plan: &Plan, action: &Action, opts: &Options) -> Result<()> {
+fn act(plan: &Plan, action: &Action, opts: &Options, vars: &mut Vars) -> Result<()> {
     match action {
-        Action::Run(cmd) => run_cmd(cmd, opts),
-        Action::WaitCmd { probe, timeout, service, logs } => {
-            wait_until(*timeout, service, logs, || checks::capture(probe).is_ok())
+        Action::Run(cmd) => run_cmd(&cmd.resolve(vars)?, opts),
+        Action::WaitCmd { probe, expect, timeout, service, logs } => {
+            let probe = probe.resolve(vars)?;
+            let expect = expect.as_deref().map(|e| vars.fill(e)).transpose()?;
+            wait_until(*timeout, service, &logs.resolve(vars)?, || match (output(&probe), &expect) {
+                (Ok(out), Some(expect)) => out.contains(expect.as_str()),
+                (result, _) => result.is_ok(),
+            })
         }
         Action::WaitHttp { port, path, timeout, service, logs } => {
             wait_until(*timeout, service, logs, || http_status(*port, path) == Some(200))
         }
+        Action::Capture { cmd, var } => {
+            let out = output(&cmd.resolve(vars)?).map_err(|e| anyhow::anyhow!(e))?;
+            vars.set(var, out.trim());
+            Ok(())
+        }
+        Action::PickPort { live, ports } => {
+            let live = vars.get(live).to_string();
+            let mut words = live.split_whitespace();
+            let held: Option<u16> = words.next().and_then(|p| p.parse().ok()).filter(|p| ports.contains(p));
+            let (new_port, old_port, old_container) = match held {
+                Some(port) => {
+                    (if port == ports[0] { ports[1] } else { ports[0] }, port.to_string(), words.next().unwrap_or(""))
+                }
+                None => (ports[0], String::new(), ""),
+            };
+            let old_container = old_container.to_string();
+            eprintln!("      the next release goes on port {new_port}");
+            vars.set("new_port", new_port.to_string());
+            vars.set("old_port", old_port);
+            vars.set("old_container", old_container);
+            Ok(())
+        }
+        Action::PickRelease { log, release } => {
+            let (image, commit) = crate::releases::pick(vars.get(log), release.as_deref())?;
+            eprintln!("      rolling back to {image}");
+            vars.set("image", image);
+            vars.set("commit", commit);
+            Ok(())
+        }
+        Action::ForEachLine { list, skip, each } => {
+            let listed = output(&list.resolve(vars)?).map_err(|e| anyhow::anyhow!(e))?;
+            for line in listed.lines().map(str::trim).filter(|l| !l.is_empty()).skip(*skip) {
+                vars.set("line", line);
+                run_cmd(&each.resolve(vars)?, opts)?;
+            }
+            Ok(())
+        }
         Action::EnsureImage { image, inspect, pull, fallback } => {
-            if checks::capture(inspect).is_ok() {
+            if output(inspect).is_ok() {
                 eprintln!("      using the local image {image}");
                 return Ok(());
             }
@@ -105,13 +176,13 @@ fn act(plan: &Plan, action: &Action, opts: &Options) -> Result<()> {
             }
             eprintln!("      {image} cannot be pulled: building it locally");
             for action in fallback {
-                act(plan, action, opts).with_context(|| format!("building a local {image}"))?;
+                act(plan, action, opts, vars).with_context(|| format!("building a local {image}"))?;
             }
             Ok(())
         }
         Action::WithFile { from, to, action } => {
             std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-            let result = act(plan, action, opts);
+            let result = act(plan, action, opts, vars);
             let _ = std::fs::remove_file(to);
             result
         }
@@ -136,7 +207,7 @@ fn act(plan: &Plan, action: &Action, opts: &Options) -> Result<()> {
             std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
         }
         Action::Say(text) => {
-            println!("{text}");
+            println!("{}", vars.fill(text)?);
             Ok(())
         }
     }
@@ -146,10 +217,12 @@ fn run_cmd(cmd: &Cmd, opts: &Options) -> Result<()> {
     if opts.verbose || !cmd.terminal {
         eprintln!("      $ {}", cmd.line());
     }
-    let status = cmd
+    let mut child = cmd
         .to_std()
-        .status()
+        .spawn()
         .with_context(|| format!("cannot start `{}`: is it installed and on PATH?", cmd.program))?;
+    feed(cmd, &mut child)?;
+    let status = child.wait()?;
     if status.success() {
         return Ok(());
     }
@@ -179,6 +252,38 @@ fn spawn(cmd: &Cmd, log: &std::path::Path) -> Result<()> {
     std::os::unix::process::CommandExt::process_group(&mut child, 0);
     child.spawn().with_context(|| format!("cannot start `{}`", cmd.line()))?;
     Ok(())
+}
+
+/// Writes the command's stdin text, then closes its stdin.
+fn feed(cmd: &Cmd, child: &mut std::process::Child) -> Result<()> {
+    if let (Some(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).with_context(|| format!("cannot write to `{}`", cmd.line()))?;
+    }
+    Ok(())
+}
+
+/// Runs a command to completion and returns its standard output; an error says why it failed.
+pub fn output(cmd: &Cmd) -> Result<String, String> {
+    let mut std_cmd = cmd.to_std();
+    std_cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    if cmd.stdin.is_none() {
+        std_cmd.stdin(std::process::Stdio::null());
+    }
+    let mut child = std_cmd.spawn().map_err(|e| format!("cannot run `{}`: {e}", cmd.program))?;
+    feed(cmd, &mut child).map_err(|e| format!("{e:#}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("`{}`: {e}", cmd.line()))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = tail[tail.len().saturating_sub(2)..].join(" / ");
+    Err(format!(
+        "`{}` failed with {}{}",
+        cmd.line(),
+        out.status,
+        if tail.is_empty() { String::new() } else { format!(": {tail}") }
+    ))
 }
 
 #[cfg(unix)]

@@ -27,6 +27,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             now: "2026-11-28T12:00:00Z".into(),
             engine: EngineSetup::Present,
             user: "dev".into(),
+            ssh_multiplex: true,
         },
     }
 }
@@ -58,6 +59,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("backend-test --watch", "backend-test-watch"),
     ("backend-lock", "backend-lock"),
     ("frontend-build", "frontend-build"),
+    ("frontend-image", "frontend-image"),
     ("frontend-clean", "frontend-clean"),
     ("frontend-down", "frontend-down"),
     ("frontend-logs", "frontend-logs"),
@@ -71,6 +73,11 @@ const COMMANDS: &[(&str, &str)] = &[
     ("staging", "staging"),
     ("prod", "prod"),
     ("compose ps --all", "compose-ps"),
+    ("rollback staging", "rollback-staging"),
+    ("rollback prod prod-0123456789ab", "rollback-prod-release"),
+    ("releases staging", "releases-staging"),
+    ("lock staging status", "lock-staging-status"),
+    ("lock staging release", "lock-staging-release"),
 ];
 
 fn golden(name: &str, actual: &str) {
