@@ -74,7 +74,7 @@ loop() {
   echo "$failed $total" > "$work/loop-$port"
 }
 start_loop() { rm -f "$work/stop-$1" "$work/loop-$1"; loop "$1" & loop_pid=$!; sleep 0.5; }
-stop_loop() { touch "$work/stop-$1"; wait "$loop_pid"; loop_pid=; cat "$work/loop-$1"; }
+stop_loop() { touch "$work/stop-$1"; wait "$loop_pid"; loop_pid=; }
 
 echo "set-up (untimed): the release image, pushed; a first deploy of each kind"
 t0=$(now)
@@ -102,14 +102,16 @@ t0=$(now); old_deploy; t1=$(now)
 # The old sequence returns before the app answers: the outage lasts until it does.
 for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$RS_NGINX_PROD_PORT/api/health" && break; sleep 0.05; done
 sleep 1
-read -r old_failed old_total < <(stop_loop "$RS_NGINX_PROD_PORT")
+stop_loop "$RS_NGINX_PROD_PORT"
+read -r old_failed old_total < "$work/loop-$RS_NGINX_PROD_PORT"
 old_ms=$(ms "$t0" "$t1")
 
 echo "cargo xtask deploy under a request loop through nginx"
 start_loop "$RS_NGINX_STAGING_PORT"
 t0=$(now); xtask deploy staging --tag "$tag" > "$work/ours.log" 2>&1 || { cat "$work/ours.log" >&2; exit 1; }; t1=$(now)
 sleep 1
-read -r our_failed our_total < <(stop_loop "$RS_NGINX_STAGING_PORT")
+stop_loop "$RS_NGINX_STAGING_PORT"
+read -r our_failed our_total < "$work/loop-$RS_NGINX_STAGING_PORT"
 our_ms=$(ms "$t0" "$t1")
 
 echo "a deploy that cannot succeed (no registry login): time to the refusal"
