@@ -8,6 +8,9 @@ use crate::engine::EngineSetup;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 
+/// The background `compose up` of `new`.
+const STACK_START: &str = "start of the stack";
+
 impl Project {
     pub fn plan(&self, command: &str) -> Plan {
         Plan::new(&format!("cargo xtask {command}"), &self.root)
@@ -46,11 +49,11 @@ impl Project {
     }
 
     /// Waits until the database accepts TCP connections (not the init-time socket-only server).
+    /// The probe is `docker exec`: `compose exec` would add its start-up to every poll.
     pub fn wait_database(&self) -> Action {
         let db = &self.config.services.database;
-        Action::WaitCmd {
-            expect: None,
-            probe: self.exec(&["-u", "postgres"], db, false, &["pg_isready", "--quiet", "--host", "127.0.0.1"]),
+        Action::WaitIn {
+            probe: self.service_exec(&["--user", "postgres"], db, &["pg_isready", "--quiet", "--host", "127.0.0.1"]),
             timeout: self.readiness_timeout(),
             service: db.clone(),
             logs: self.compose(&["logs", "--tail", "30", db.as_str()]),
@@ -84,10 +87,9 @@ impl Project {
         let db = &self.config.database;
         plan.step(
             "Initialize the database (does nothing when it already is)",
-            Action::Run(self.exec(
-                &["-u", "postgres"],
+            Action::RunIn(self.service_exec(
+                &["--user", "postgres"],
                 &self.config.services.database,
-                false,
                 &["bash", &db.init_script],
             )),
         );
@@ -109,12 +111,21 @@ impl Project {
         plan.step(&format!("Ensure the image {}", c.images.postgres), self.ensure_base("postgres", &c.images.postgres))
             .step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_backend_image())
             .step(&format!("Ensure the image {}", c.images.frontend_dev), self.ensure_frontend_image())
-            .step("Start the stack", Action::Run(self.compose(&["up", "--detach"])))
+            // In the background: creating the frontend's container fills a new node_modules volume
+            // from its image, which takes seconds that the database's start and initialization
+            // need not wait for. The waits below go on as soon as each service answers.
+            .step(
+                "Start the stack",
+                Action::Background { name: STACK_START.into(), cmd: self.compose(&["up", "--detach"]) },
+            )
             .hint("see what failed: cargo xtask compose logs")
             .step(&format!("Wait for {}", c.services.database), self.wait_database());
         self.initdb_step(&mut plan);
         plan.step(&format!("Wait for {} (health check)", c.services.backend), self.wait_backend())
-            .step(&format!("Wait for {} (dev server)", c.services.frontend), self.wait_frontend())
+            .step(
+                &format!("Wait for {} (dev server)", c.services.frontend),
+                Action::AfterBackground { name: STACK_START.into(), action: Box::new(self.wait_frontend()) },
+            )
             .step("Done", Action::Say(self.summary()));
         plan
     }

@@ -10,6 +10,11 @@ use std::time::Duration;
 use crate::checks::Check;
 use crate::quote;
 
+/// How often waits poll, and how plans say it: programs (ssh to a host, say) twice a second;
+/// local HTTP requests and `docker exec` probes, which cost little, five times.
+pub const POLL: (Duration, &str) = (Duration::from_millis(500), "twice a second");
+pub const POLL_LOCAL: (Duration, &str) = (Duration::from_millis(200), "5 times a second");
+
 /// One program to run: never a shell string on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -147,11 +152,34 @@ impl Vars {
     }
 }
 
+/// A program run in the running container of a compose service with `docker exec`, which
+/// costs no compose start-up (half a second and more for docker-compose v1) on every run, e.g.
+/// on every readiness poll. The container is the one `find` lists (`docker ps` by the compose
+/// project and service labels), so that plans still name no container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceExec {
+    pub service: String,
+    pub find: Cmd,
+    /// `docker exec` and its flags; the container's id and then `argv` follow.
+    pub exec: Cmd,
+    pub argv: Vec<String>,
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Runs a program.
     Run(Cmd),
+    /// Runs a program in a service's running container.
+    RunIn(ServiceExec),
+    /// Runs `probe` in a service's container (once there is one) until it succeeds; on timeout
+    /// prints `logs` and fails.
+    WaitIn { probe: ServiceExec, timeout: Duration, service: String, logs: Cmd },
+    /// Starts a program and goes on with the next steps while it runs, its output kept. The plan
+    /// stops as soon as it fails (its output shown then), and ends only after it has ended.
+    Background { name: String, cmd: Cmd },
+    /// Waits until the background program `name` has ended successfully, then does `action`.
+    AfterBackground { name: String, action: Box<Action> },
     /// Runs `probe` until it succeeds (and prints `expect`, when given); on timeout prints `logs` and fails.
     WaitCmd { probe: Cmd, expect: Option<String>, timeout: Duration, service: String, logs: Cmd },
     /// Runs a program and keeps its trimmed standard output as the variable `var`.
@@ -326,14 +354,24 @@ impl Plan {
         let pad = " ".repeat(indent);
         match action {
             Action::Run(cmd) => self.render_cmd(out, "$", cmd, indent),
+            Action::RunIn(exec) => self.render_service_exec(out, exec, indent),
             Action::WaitCmd { probe, expect, timeout, .. } => {
                 let prints = expect.as_ref().map(|e| format!(" and prints {e}")).unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "{pad}until it succeeds{prints}, twice a second, for at most {}s:",
-                    timeout.as_secs()
-                );
+                let _ =
+                    writeln!(out, "{pad}until it succeeds{prints}, {}, for at most {}s:", POLL.1, timeout.as_secs());
                 self.render_cmd(out, "$", probe, indent);
+            }
+            Action::WaitIn { probe, timeout, .. } => {
+                let _ = writeln!(out, "{pad}until it succeeds, {}, for at most {}s:", POLL_LOCAL.1, timeout.as_secs());
+                self.render_service_exec(out, probe, indent);
+            }
+            Action::Background { cmd, .. } => {
+                let _ = writeln!(out, "{pad}in the background (the next steps go on, and the plan stops if it fails):");
+                self.render_cmd(out, "$", cmd, indent);
+            }
+            Action::AfterBackground { name, action } => {
+                let _ = writeln!(out, "{pad}once the background {name} has succeeded:");
+                self.render_action(out, action, indent);
             }
             Action::Capture { cmd, var } => {
                 let _ = writeln!(out, "{pad}%{{{var}}} = the output of");
@@ -362,7 +400,8 @@ impl Plan {
             Action::WaitHttp { port, path, timeout, .. } => {
                 let _ = writeln!(
                     out,
-                    "{pad}until GET http://127.0.0.1:{port}{path} answers 200, twice a second, for at most {}s",
+                    "{pad}until GET http://127.0.0.1:{port}{path} answers 200, {}, for at most {}s",
+                    POLL_LOCAL.1,
                     timeout.as_secs()
                 );
             }
@@ -419,6 +458,15 @@ impl Plan {
                 }
             }
         }
+    }
+
+    fn render_service_exec(&self, out: &mut String, exec: &ServiceExec, indent: usize) {
+        let pad = " ".repeat(indent);
+        let mut words = vec![exec.exec.line(), "CONTAINER".to_string()];
+        words.extend(exec.argv.iter().map(|a| quote::sh(a)));
+        let _ = writeln!(out, "{pad}$ {}", words.join(" "));
+        let _ = writeln!(out, "{pad}  where CONTAINER is the running {} container this lists:", exec.service);
+        self.render_cmd(out, "$", &exec.find, indent + 2);
     }
 
     fn render_cmd(&self, out: &mut String, prompt: &str, cmd: &Cmd, indent: usize) {

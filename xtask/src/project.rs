@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::checks::Check;
 use crate::config::{Config, FlavorChoice};
 use crate::engine::EngineSetup;
-use crate::plan::Cmd;
+use crate::plan::{Cmd, ServiceExec};
 
 /// Which compose implementation runs the stack. Container names differ between them
 /// (`project_service_1` and `project-service-1`), so plans never use container names.
@@ -164,6 +164,28 @@ impl Project {
         self.compose(&words).terminal(terminal)
     }
 
+    /// `argv` in the running container of `service` with `docker exec FLAGS`, the container found
+    /// by the labels compose puts on it (see `ServiceExec`): for what runs often or on the
+    /// critical path, where `compose exec` would cost its start-up every time.
+    pub fn service_exec(&self, flags: &[&str], service: &str, argv: &[&str]) -> ServiceExec {
+        let label = |key: &str, value: &str| format!("label=com.docker.compose.{key}={value}");
+        ServiceExec {
+            service: service.to_string(),
+            find: self.cmd("docker").args(&[
+                "ps".to_string(),
+                "--quiet".into(),
+                "--filter".into(),
+                label("project", &compose_project_label(&self.config.compose.project)),
+                "--filter".into(),
+                label("service", service),
+                "--filter".into(),
+                label("oneoff", "False"),
+            ]),
+            exec: self.cmd("docker").arg("exec").args(flags),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
     /// docker on PATH (20.10 or newer) and its daemon answering.
     pub fn docker_checks(&self) -> Vec<Check> {
         vec![
@@ -229,6 +251,12 @@ impl Project {
             fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
         }
     }
+}
+
+/// The project name as compose v1 and v2 label containers with it: lowercased, with only
+/// letters, digits, `-` and `_` kept.
+pub fn compose_project_label(project: &str) -> String {
+    project.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect()
 }
 
 fn install_docker_fix() -> String {

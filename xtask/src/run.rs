@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::checks::{self, Check, Failure};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Cmd, Plan, Step, Vars};
+use crate::plan::{Action, Cmd, Plan, ServiceExec, Step, Vars, POLL, POLL_LOCAL};
 
 pub struct Options {
     pub yes: bool,
@@ -57,8 +57,19 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
     // current step instead of this process dying with the child still half done.
     crate::interrupt::install();
     check_all(plan, opts)?;
-    let n = plan.steps.len();
     let started = Instant::now();
+    let mut jobs = Jobs::default();
+    let result = run_steps(plan, opts, &mut jobs);
+    // Nothing started in the background outlives the plan, also when it failed.
+    let background = jobs.wait_all(opts);
+    result?;
+    background?;
+    eprintln!("`{}` finished in {:.1}s", plan.command, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_steps(plan: &Plan, opts: &Options, jobs: &mut Jobs) -> Result<()> {
+    let n = plan.steps.len();
     let mut vars = Vars::default();
     // The steps whose undos apply if a later step fails.
     let mut done: Vec<&Step> = Vec::new();
@@ -69,7 +80,10 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
         }
         eprintln!("[{}/{}] {}", i + 1, n, step.title);
         let t = Instant::now();
-        let result = act(plan, &step.action, opts, &mut vars);
+        let result = match &step.action {
+            Action::Background { name, cmd } => jobs.start(name, &cmd.resolve(&vars)?, step.hint.as_deref(), opts),
+            action => act(plan, action, opts, &mut vars, jobs),
+        };
         if interrupted() && terminal_step(&step.action) {
             // Ctrl-C is how a followed log, a watcher or psql is left: not an error.
             return Ok(());
@@ -80,7 +94,7 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
             Ok(()) => None,
         };
         if let Some(err) = failure {
-            undo(plan, &done, opts, &mut vars);
+            undo(plan, &done, opts, &mut vars, jobs);
             let hint = step.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
             return Err(err.context(format!("step [{}/{}] {} failed{hint}", i + 1, n, step.title)));
         }
@@ -94,16 +108,96 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
             eprintln!("      done in {:.1}s", t.elapsed().as_secs_f64());
         }
     }
-    eprintln!("`{}` finished in {:.1}s", plan.command, started.elapsed().as_secs_f64());
     Ok(())
 }
 
+/// A program started by `Action::Background`, running on a thread that keeps its output.
+struct Job {
+    name: String,
+    cmd: Cmd,
+    hint: Option<String>,
+    running: Option<std::thread::JoinHandle<std::io::Result<std::process::Output>>>,
+}
+
+/// The plan's background programs.
+#[derive(Default)]
+struct Jobs(Vec<Job>);
+
+impl Jobs {
+    fn start(&mut self, name: &str, cmd: &Cmd, hint: Option<&str>, opts: &Options) -> Result<()> {
+        self.check(opts)?;
+        eprintln!("      $ {} (in the background)", cmd.line());
+        let mut child = cmd.to_std();
+        child.stdin(std::process::Stdio::null());
+        let running = std::thread::spawn(move || child.output());
+        self.0.push(Job {
+            name: name.to_string(),
+            cmd: cmd.clone(),
+            hint: hint.map(str::to_string),
+            running: Some(running),
+        });
+        Ok(())
+    }
+
+    /// Collects the job's end: its output is shown when it failed (or with --verbose).
+    fn finish(job: &mut Job, opts: &Options) -> Result<()> {
+        let Some(running) = job.running.take() else { return Ok(()) };
+        let output = running.join().map_err(|_| anyhow::anyhow!("the thread running `{}` panicked", job.cmd.line()))?;
+        let output =
+            output.with_context(|| format!("cannot start `{}`: is it installed and on PATH?", job.cmd.program))?;
+        if opts.verbose || !output.status.success() {
+            let _ = std::io::stderr().write_all(&output.stdout);
+            let _ = std::io::stderr().write_all(&output.stderr);
+        }
+        if output.status.success() {
+            return Ok(());
+        }
+        let hint = job.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
+        match output.status.code() {
+            Some(code) => bail!(
+                "the {} failed: `{}` exited with status {code} (its output is above){hint}",
+                job.name,
+                job.cmd.line()
+            ),
+            None => bail!("the {} failed: `{}` was killed ({})", job.name, job.cmd.line(), output.status),
+        }
+    }
+
+    /// Fails as soon as a background program has failed.
+    fn check(&mut self, opts: &Options) -> Result<()> {
+        for job in &mut self.0 {
+            if job.running.as_ref().is_some_and(|r| r.is_finished()) {
+                Jobs::finish(job, opts)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the background program `name` to end; an error if it failed or was never started.
+    fn wait(&mut self, name: &str, opts: &Options) -> Result<()> {
+        let job = self.0.iter_mut().find(|j| j.name == name).with_context(|| format!("no {name} was started"))?;
+        Jobs::finish(job, opts)
+    }
+
+    /// Waits for every background program; the first failure is the error.
+    fn wait_all(&mut self, opts: &Options) -> Result<()> {
+        let mut first = Ok(());
+        for job in &mut self.0 {
+            let result = Jobs::finish(job, opts);
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+}
+
 /// Runs the undos of the steps done, last first; an undo that fails is reported and the rest still run.
-fn undo(plan: &Plan, done: &[&Step], opts: &Options, vars: &mut Vars) {
+fn undo(plan: &Plan, done: &[&Step], opts: &Options, vars: &mut Vars, jobs: &mut Jobs) {
     for step in done.iter().rev() {
         eprintln!("undoing: {}", step.title);
         for action in &step.undo {
-            if let Err(err) = act(plan, action, opts, vars) {
+            if let Err(err) = act(plan, action, opts, vars, jobs) {
                 eprintln!("      warning: could not undo ({err:#})");
             }
         }
@@ -114,19 +208,40 @@ fn terminal_step(action: &Action) -> bool {
     matches!(action, Action::Run(cmd) if cmd.terminal)
 }
 
-fn act(plan: &Plan, action: &Action, opts: &Options, vars: &mut Vars) -> Result<()> {
+fn act(plan: &Plan, action: &Action, opts: &Options, vars: &mut Vars, jobs: &mut Jobs) -> Result<()> {
     match action {
         Action::Run(cmd) => run_cmd(&cmd.resolve(vars)?, opts),
+        Action::RunIn(exec) => {
+            let container = find_container(exec).map_err(|e| anyhow::anyhow!(e))?;
+            run_cmd(&exec_in(exec, &container), opts)
+        }
         Action::WaitCmd { probe, expect, timeout, service, logs } => {
             let probe = probe.resolve(vars)?;
             let expect = expect.as_deref().map(|e| vars.fill(e)).transpose()?;
-            wait_until(*timeout, service, &logs.resolve(vars)?, || match (output(&probe), &expect) {
-                (Ok(out), Some(expect)) => out.contains(expect.as_str()),
-                (result, _) => result.is_ok(),
+            wait_until(*timeout, POLL.0, service, &logs.resolve(vars)?, jobs, opts, || {
+                match (output(&probe), &expect) {
+                    (Ok(out), Some(expect)) => out.contains(expect.as_str()),
+                    (result, _) => result.is_ok(),
+                }
+            })
+        }
+        Action::WaitIn { probe, timeout, service, logs } => {
+            // The container is looked up until there is one (the stack may still be starting), then kept.
+            let mut container: Option<String> = None;
+            wait_until(*timeout, POLL_LOCAL.0, service, logs, jobs, opts, || {
+                if container.is_none() {
+                    container = find_container(probe).ok();
+                }
+                container.as_ref().is_some_and(|id| output(&exec_in(probe, id)).is_ok())
             })
         }
         Action::WaitHttp { port, path, timeout, service, logs } => {
-            wait_until(*timeout, service, logs, || http_status(*port, path) == Some(200))
+            wait_until(*timeout, POLL_LOCAL.0, service, logs, jobs, opts, || http_status(*port, path) == Some(200))
+        }
+        Action::Background { name, cmd } => jobs.start(name, &cmd.resolve(vars)?, None, opts),
+        Action::AfterBackground { name, action } => {
+            jobs.wait(name, opts)?;
+            act(plan, action, opts, vars, jobs)
         }
         Action::Capture { cmd, var } => {
             let out = output(&cmd.resolve(vars)?).map_err(|e| anyhow::anyhow!(e))?;
@@ -176,13 +291,13 @@ fn act(plan: &Plan, action: &Action, opts: &Options, vars: &mut Vars) -> Result<
             }
             eprintln!("      {image} cannot be pulled: building it locally");
             for action in fallback {
-                act(plan, action, opts, vars).with_context(|| format!("building a local {image}"))?;
+                act(plan, action, opts, vars, jobs).with_context(|| format!("building a local {image}"))?;
             }
             Ok(())
         }
         Action::WithFile { from, to, action } => {
             std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-            let result = act(plan, action, opts, vars);
+            let result = act(plan, action, opts, vars, jobs);
             let _ = std::fs::remove_file(to);
             result
         }
@@ -297,7 +412,33 @@ fn interrupted_status(status: &std::process::ExitStatus) -> bool {
     status.code() == Some(0xC000013A_u32 as i32)
 }
 
-fn wait_until(timeout: Duration, service: &str, logs: &Cmd, mut ready: impl FnMut() -> bool) -> Result<()> {
+/// The id of the service's running container, or why there is none (yet).
+fn find_container(exec: &ServiceExec) -> Result<String, String> {
+    let out = output(&exec.find)?;
+    match out.lines().map(str::trim).find(|l| !l.is_empty()) {
+        Some(id) => Ok(id.to_string()),
+        None => {
+            Err(format!("the {} service has no running container (`{}` lists none)", exec.service, exec.find.line()))
+        }
+    }
+}
+
+/// `docker exec FLAGS CONTAINER ARGV...`.
+fn exec_in(exec: &ServiceExec, container: &str) -> Cmd {
+    exec.exec.clone().arg(container).args(&exec.argv)
+}
+
+/// Polls `ready` until it holds; fails on timeout (showing `logs`), on Ctrl-C, and as soon as a
+/// background program of the plan has failed (there is no point waiting any longer then).
+fn wait_until(
+    timeout: Duration,
+    every: Duration,
+    service: &str,
+    logs: &Cmd,
+    jobs: &mut Jobs,
+    opts: &Options,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
     let start = Instant::now();
     loop {
         if ready() {
@@ -306,12 +447,13 @@ fn wait_until(timeout: Duration, service: &str, logs: &Cmd, mut ready: impl FnMu
         if interrupted() {
             bail!("interrupted while waiting for {service}");
         }
+        jobs.check(opts).with_context(|| format!("while waiting for {service}"))?;
         if start.elapsed() >= timeout {
             eprintln!("      {service} is not ready after {}s; its last log lines:", timeout.as_secs());
             let _ = logs.to_std().status();
             bail!("{service} did not become ready within {}s (its last log lines are above)", timeout.as_secs());
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(every);
     }
 }
 

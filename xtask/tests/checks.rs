@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use xtask::checks::{confirm_on, verify_login_in, Check};
-use xtask::plan::{Action, Cmd, Plan};
+use xtask::plan::{Action, Cmd, Plan, ServiceExec};
 use xtask::run::{execute, Options};
 
 fn temp(name: &str) -> PathBuf {
@@ -205,5 +205,103 @@ fn a_failing_step_stops_the_plan_with_its_exit_code_and_the_fix() {
     assert!(text.starts_with("step [1/2] Fail failed\n  fix: create the path"), "{text}");
     assert!(text.contains("`ls /xtask-no-such-path` exited with status 2"), "{text}");
     assert!(!marker.exists(), "the step after a failure must not run");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn preconditions_are_checked_concurrently() {
+    let dir = temp("concurrent");
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    for i in 0..4 {
+        plan.check(Check::Probe {
+            what: format!("probe {i}"),
+            probe: Cmd::new("sleep", &dir).arg("1"),
+            line: None,
+            fix: "none".into(),
+        });
+    }
+    let start = std::time::Instant::now();
+    execute(&plan, &Options { yes: false, verbose: false }).unwrap();
+    assert!(start.elapsed() < std::time::Duration::from_millis(2500), "took {:?}", start.elapsed());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failing_background_program_stops_the_plan_without_waiting_for_the_timeout() {
+    let dir = temp("background-fails");
+    let marker = dir.join("after");
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.step(
+        "Start",
+        Action::Background { name: "start of the demo".into(), cmd: Cmd::new("ls", &dir).arg("/xtask-no-such-path") },
+    )
+    .hint("look at its logs")
+    .step(
+        "Wait",
+        Action::WaitHttp {
+            port,
+            path: "/".into(),
+            timeout: std::time::Duration::from_secs(60),
+            service: "nothing".into(),
+            logs: echo("logs"),
+        },
+    )
+    .step("After", Action::WriteFile { path: marker.clone(), contents: "ran".into() });
+    let start = std::time::Instant::now();
+    let err = execute(&plan, &Options { yes: true, verbose: false }).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "took {:?}", start.elapsed());
+    assert!(text.starts_with("step [2/3] Wait failed"), "{text}");
+    assert!(text.contains("the start of the demo failed: `ls /xtask-no-such-path` exited with status 2"), "{text}");
+    assert!(text.contains("fix: look at its logs"), "{text}");
+    assert!(!marker.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_step_after_a_background_program_runs_once_it_has_succeeded() {
+    let dir = temp("background-ok");
+    let marker = dir.join("after");
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.step("Start", Action::Background { name: "sleep".into(), cmd: Cmd::new("sleep", &dir).arg("1") }).step(
+        "After",
+        Action::AfterBackground {
+            name: "sleep".into(),
+            action: Box::new(Action::WriteFile { path: marker.clone(), contents: "ran".into() }),
+        },
+    );
+    let start = std::time::Instant::now();
+    execute(&plan, &Options { yes: true, verbose: false }).unwrap();
+    assert!(start.elapsed() >= std::time::Duration::from_secs(1), "did not wait: {:?}", start.elapsed());
+    assert!(marker.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_service_exec_runs_in_the_container_its_lookup_lists() {
+    let dir = temp("service-exec");
+    let exec = |find: Cmd| ServiceExec {
+        service: "db".into(),
+        find,
+        exec: Cmd::new("test", &dir),
+        argv: vec!["=".into(), "c0ffee".into()],
+    };
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.step("Run", Action::RunIn(exec(echo("c0ffee")))).step(
+        "Wait",
+        Action::WaitIn {
+            probe: exec(echo("c0ffee")),
+            timeout: std::time::Duration::from_secs(5),
+            service: "db".into(),
+            logs: echo("logs"),
+        },
+    );
+    execute(&plan, &Options { yes: true, verbose: false }).unwrap();
+
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.step("Run", Action::RunIn(exec(Cmd::new("true", &dir))));
+    let text = format!("{:#}", execute(&plan, &Options { yes: true, verbose: false }).unwrap_err());
+    assert!(text.contains("the db service has no running container (`true` lists none)"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
