@@ -62,8 +62,15 @@ echo "set-up (untimed): images, one \`new\`, then clobber"
 xtask new --yes > "$work/setup.log" 2>&1 || { cat "$work/setup.log" >&2; exit 1; }
 xtask clobber --yes > /dev/null 2>&1
 
-run_ours() {
+# A fresh volume set, and the disk's write-back of the previous run done, so that no run pays
+# for the one before it.
+fresh() {
   compose down --volumes --remove-orphans > /dev/null 2>&1
+  sync
+}
+
+run_ours() {
+  fresh
   local t0 t1
   t0=$(now)
   xtask new --yes > "$work/ours.log" 2>&1 || { cat "$work/ours.log" >&2; echo "cargo xtask new failed" >&2; exit 1; }
@@ -73,7 +80,7 @@ run_ours() {
 }
 
 run_old() {
-  compose down --volumes --remove-orphans > /dev/null 2>&1
+  fresh
   local t0 t1
   t0=$(now)
   {
