@@ -5,8 +5,8 @@
 #   3. a container started over ssh as the deploy starts them (--env-file, --publish
 #      127.0.0.1:3032:5000, --log-driver syslog) answers through nginx on the staging port, and
 #      its log lines reach the syslog file;
-#   4. switching the staging upstream to a second container (rewrite, nginx -t, nginx -s reload,
-#      then stopping the first) under a bounded request loop loses no request;
+#   4. switching the staging upstream to a second container (rewrite, sudo nginx -t, sudo nginx -s
+#      reload, then stopping the first) under a bounded request loop loses no request;
 #   5. a container reaches the host's PostgreSQL through the bridge address with the password;
 #   and the password appears in none of the output.
 # Uses python:3.11-slim-bookworm (python3 -m http.server) and postgres:15-bookworm (psql), local
@@ -96,11 +96,12 @@ main() {
   ) &
   loop=$! loop_t0=$EPOCHREALTIME
   until [ "$(wc -l < "$codes")" -ge $((requests / 3)) ]; do sleep 0.05; done
-  echo "at request $(wc -l < "$codes"): rewrite the upstream, nginx -t, nginx -s reload (over ssh)"
+  echo "at request $(wc -l < "$codes"): rewrite the upstream, sudo nginx -t, sudo nginx -s reload (over ssh)"
   t0=$EPOCHREALTIME
-  on_host_sh "printf 'upstream recordsponge_staging { server 127.0.0.1:3033; }\n' > '$RS_UPSTREAM_STAGING.new' &&
-    mv '$RS_UPSTREAM_STAGING.new' '$RS_UPSTREAM_STAGING' &&
-    nginx -c '$RS_NGINX_CONF' -t -q && nginx -c '$RS_NGINX_CONF' -s reload"
+  # As the deploy does it: the deploy user rewrites its upstream file in place (the directory is
+  # root's) and runs exactly the two nginx commands its sudoers entry allows.
+  on_host_sh "printf 'upstream recordsponge_staging { server 127.0.0.1:3033; }\n' > '$RS_UPSTREAM_STAGING' &&
+    sudo -n nginx -c '$RS_NGINX_CONF' -t && sudo -n nginx -c '$RS_NGINX_CONF' -s reload"
   awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "switch took %.2f s\n", b - a }'
   # `nginx -s reload` only signals the master, and the old worker may still accept for a moment:
   # wait until the last 5 answers all come from the new container before stopping the old one.

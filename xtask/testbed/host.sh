@@ -4,19 +4,31 @@
 # registry login in $RS_TESTBED/docker-config).
 #
 # Provides, on this machine:
+#   - the deploy user rsdeploy, set up as config/nginx/README.md tells a production host to have
+#     one: unprivileged, in the docker group, a plain home (no shell start-up files), allowed
+#     through /etc/sudoers.d/recordsponge-test to run exactly
+#     `sudo nginx -c $HOST/nginx/nginx.conf -t` and `sudo nginx -c $HOST/nginx/nginx.conf -s reload`;
+#     it owns the state directory $HOST/var, the upstream files and the env files, and can reach
+#     them (missing o+x on the directories above $HOST is added);
 #   - sshd on 127.0.0.1:2222 with its own config; `ssh -F $HOST/ssh_config rs-test-host CMD`
-#     runs CMD as root with DOCKER_CONFIG set to the registry login (~/.docker is not touched);
+#     runs CMD as rsdeploy with DOCKER_CONFIG set to its copy of the registry login
+#     ($HOST/docker-config; ~/.docker is not touched);
 #   - rsyslog (the deploy's containers use `--log-driver syslog`, which needs /dev/log);
 #   - nginx with its own main config, staging on 127.0.0.1:18080 and prod on 127.0.0.1:18081,
 #     each proxying to the upstream in $HOST/nginx/<env>.upstream.conf (made once pointing at
-#     ports 3032 / 3031; the deploy rewrites it, runs `nginx -c CONF -t` and `-s reload`);
+#     ports 3032 / 3031; the deploy rewrites it, runs `sudo nginx -c CONF -t` and `-s reload`);
 #   - PostgreSQL 15 (cluster 15/rs_e2e, data in /var/lib/postgresql like the engine's data in
 #     /var/lib/docker) on port 5433 of 127.0.0.1 and the docker0 address, scram-sha-256 from
 #     172.16.0.0/12, role and database recordsponge_e2e, config/postgres/schema.sql applied once;
-#   - the env files of the production host ($HOST/etc/staging.env, prod.env, mode 600);
-#   - $HOST/host.env: KEY=value lines for the tests (no secrets).
+#   - the env files of the production host ($HOST/etc/staging.env, prod.env: rsdeploy's, mode 600,
+#     in a directory root:rsdeploy 750);
+#   - $HOST/host.env: KEY=value lines for the tests (no secrets). RS_NGINX_CONF is the nginx main
+#     config: the deploy's commands are `sudo nginx -c $RS_NGINX_CONF -t` and `... -s reload`,
+#     exactly (sudo matches the arguments).
 # where HOST is $RS_TESTBED/host. The database password is made once, kept in
 # $HOST/secrets/pg-password (mode 600) and never printed.
+# The user and the sudoers drop-in are machine-wide: the drop-in names the nginx config of the
+# state directory host.sh last ran for (the same as the running sshd and nginx).
 #
 # Idempotent: installs only missing packages, starts only what is not running, rewrites a config
 # only when its content changes (then reloads that service). When everything is up it takes a few
@@ -41,6 +53,8 @@ pg_cluster=rs_e2e
 pg_bin=/usr/lib/postgresql/$pg_version/bin
 db=recordsponge_e2e
 ssh_alias=rs-test-host
+deploy_user=rsdeploy
+sudoers=/etc/sudoers.d/recordsponge-test
 APT_GET=(apt-get -o DPkg::Lock::Timeout=600)
 log() { printf 'host: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -55,7 +69,7 @@ exec 9> "$host/.lock"
 flock 9
 
 # --- packages ---------------------------------------------------------------------------------
-# sudo: as on the production host, where the deploy runs `sudo nginx -t` (root needs no sudoers entry).
+# sudo: as on the production host, where the deploy user runs `sudo nginx -t` and `-s reload`.
 PACKAGES=(openssh-server openssh-client nginx rsyslog "postgresql-$pg_version" iproute2 curl sudo)
 # One dpkg-query for all (each call costs ~20 ms).
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2> /dev/null | awk '/ install ok installed$/ { print $1 }' || true)
@@ -76,16 +90,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- helpers ----------------------------------------------------------------------------------
-# write_file PATH MODE < content: replaces PATH only when the content differs (atomically, with
-# MODE from the start); succeeds when it changed PATH.
+# write_file PATH MODE [OWNER] < content: replaces PATH only when the content differs
+# (atomically, with MODE and OWNER (user:group; without it, root's) from the start); succeeds
+# when it changed PATH. MODE and OWNER are applied either way (older runs made other ones).
 write_file() {
-  local path=$1 mode=$2 tmp
+  local path=$1 mode=$2 owner=${3:-} tmp
   tmp=$(mktemp "$path.XXXXXX")
   chmod "$mode" "$tmp"
+  [ -z "$owner" ] || chown "$owner" "$tmp"
   cat > "$tmp"
   if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
     rm -f "$tmp"
     chmod "$mode" "$path"
+    [ -z "$owner" ] || chown "$owner" "$path"
     return 1
   fi
   mv -f "$tmp" "$path"
@@ -119,7 +136,74 @@ bridge=$(ip -4 -o addr show docker0 2>/dev/null | awk '{ split($4, a, "/"); prin
 [ -n "$bridge" ] || die "docker0 has no IPv4 address: is the engine running (xtask/testbed/provision-engine.sh)?"
 
 mkdir -p "$host/ssh" "$host/nginx/sites" "$host/nginx/tmp" "$host/etc" "$host/var" "$host/secrets"
-chmod 700 "$host/secrets" "$host/etc"
+chmod 700 "$host/secrets"
+
+# --- the deploy user --------------------------------------------------------------------------
+# As config/nginx/README.md sets one up: unprivileged, in the docker group, logging in by key. Its
+# home holds nothing: no shell start-up files, so an ssh round trip runs just the command.
+getent group docker > /dev/null ||
+  die "no docker group: install the engine first (xtask/testbed/provision-engine.sh)"
+[ "$(stat -c %G /var/run/docker.sock 2>/dev/null)" = docker ] ||
+  die "/var/run/docker.sock is not in the docker group: restart dockerd now that the group exists"
+user_changed=0
+if ! getent passwd "$deploy_user" > /dev/null; then
+  log "creating the deploy user $deploy_user (groups $deploy_user, docker)"
+  # Password '*': no password login, yet not "locked" ('!'), which sshd without PAM refuses.
+  useradd --user-group --groups docker --shell /bin/bash --home-dir "/home/$deploy_user" \
+    --no-create-home --password '*' --comment 'RecordSponge deploys (xtask/testbed/host.sh)' "$deploy_user"
+  user_changed=1
+fi
+IFS=: read -r _ _ deploy_uid _ _ deploy_home deploy_shell < <(getent passwd "$deploy_user")
+[ "$deploy_uid" != 0 ] || die "$deploy_user has uid 0"
+case $deploy_shell in /bin/bash | /bin/sh) ;; *)
+  log "$deploy_user: login shell $deploy_shell -> /bin/bash"; usermod --shell /bin/bash "$deploy_user"; user_changed=1 ;;
+esac
+if ! id -nG "$deploy_user" | tr ' ' '\n' | grep -qx docker; then
+  log "$deploy_user: adding to the docker group"; usermod -aG docker "$deploy_user"; user_changed=1
+fi
+if [ "$(getent shadow "$deploy_user" | cut -d: -f2)" != '*' ]; then
+  usermod --password '*' "$deploy_user"; user_changed=1
+fi
+[ -d "$deploy_home" ] || { install -d -m 750 -o "$deploy_user" -g "$deploy_user" "$deploy_home"; user_changed=1; }
+
+# It must reach the state: o+x (traverse, not list) where a directory above it lacks it, as a
+# checkout under /root or a private /work would.
+dir=$host
+while :; do
+  perms=$(stat -c %A "$dir")
+  case ${perms:9:1} in x | t) ;; *) log "letting $deploy_user traverse $dir (o+x)"; chmod o+x "$dir" ;; esac
+  [ "$dir" != / ] || break
+  dir=$(dirname "$dir")
+done
+# Its state directory, which it creates its lock and release log in (older runs made them root's).
+chown -R "$deploy_user:$deploy_user" "$host/var"
+chmod 750 "$host/var"
+# The env files: its own, in a directory only it (and root) can enter.
+chown "root:$deploy_user" "$host/etc"
+chmod 750 "$host/etc"
+# Its docker client's registry login: a copy of the test bed's (the original is root's, mode 600,
+# and rewritten by every `docker login` of registry.sh).
+install -d -m 700 -o "$deploy_user" -g "$deploy_user" "$host/docker-config"
+write_file "$host/docker-config/config.json" 600 "$deploy_user:$deploy_user" \
+  < "$state/docker-config/config.json" || true
+
+# sudo: exactly the deploy's two nginx commands, on this test bed's nginx config. sudo matches
+# the arguments literally; a path with characters special to sudoers is refused, not escaped.
+[[ $host =~ ^[A-Za-z0-9/._+-]+$ ]] || die "$host: a path sudoers would need escaped; use a plainer RS_TESTBED"
+grep -Eqs '^[@#]includedir[[:space:]]+/etc/sudoers.d' /etc/sudoers ||
+  die "/etc/sudoers does not include /etc/sudoers.d"
+ngx_conf=$host/nginx/nginx.conf
+sudo_rule="# Made by xtask/testbed/host.sh ($host): the test bed's deploy user may test and reload its nginx.
+$deploy_user ALL=(root) NOPASSWD: /usr/sbin/nginx -c $ngx_conf -t, /usr/sbin/nginx -c $ngx_conf -s reload"
+if [ "$(cat "$sudoers" 2> /dev/null)" != "$sudo_rule" ]; then
+  tmp=$(mktemp /etc/sudoers.d/.recordsponge-test.XXXXXX) # a dot: sudo skips it meanwhile
+  printf '%s\n' "$sudo_rule" > "$tmp"
+  chmod 440 "$tmp"
+  visudo -cqf "$tmp" || { rm -f "$tmp"; die "visudo rejects the sudoers drop-in"; }
+  mv -f "$tmp" "$sudoers"
+  log "sudoers: $deploy_user may run nginx -c $ngx_conf -t / -s reload ($sudoers)"
+  user_changed=1
+fi
 
 # --- rsyslog ----------------------------------------------------------------------------------
 # System daemon with Debian's config: /dev/log, local0..7 go to /var/log/syslog.
@@ -136,31 +220,33 @@ fi
   ssh-keygen -q -t ed25519 -N '' -C "$ssh_alias host key" -f "$host/ssh/ssh_host_ed25519_key"
 [ -s "$host/ssh/id_ed25519" ] ||
   ssh-keygen -q -t ed25519 -N '' -C "rs-testbed client" -f "$host/ssh/id_ed25519"
-# ssh_check: something about ssh changed, check the alias end to end at the end (an ssh round
-# trip costs a few hundred ms, mostly root's shell start-up on this machine).
+# ssh_check: something about ssh or the deploy user changed, check the alias end to end at the end.
 ssh_check=0 sshd_changed=0
-write_file "$host/ssh/authorized_keys" 600 < "$host/ssh/id_ed25519.pub" && ssh_check=1
+# Read by sshd as the user logging in: rsdeploy's.
+write_file "$host/ssh/authorized_keys" 600 "$deploy_user:$deploy_user" < "$host/ssh/id_ed25519.pub" && ssh_check=1
+[ "$user_changed" = 0 ] || ssh_check=1
 printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$host/ssh/ssh_host_ed25519_key.pub")" |
   write_file "$host/known_hosts" 644 && ssh_check=1
 mkdir -p /run/sshd
 # The deploying user's ~/.ssh, as a real one has: ssh keeps its shared connections there.
 install -d -m 700 "$HOME/.ssh"
 write_file "$host/ssh/sshd_config" 644 <<CONF && sshd_changed=1
-# The test bed's deploy host (made by xtask/testbed/host.sh): root by key only, on loopback.
+# The test bed's deploy host (made by xtask/testbed/host.sh): $deploy_user by key only, on loopback.
 Port $ssh_port
 ListenAddress 127.0.0.1
 HostKey "$host/ssh/ssh_host_ed25519_key"
 PidFile "$host/ssh/sshd.pid"
 AuthorizedKeysFile "$host/ssh/authorized_keys"
-PermitRootLogin prohibit-password
+AllowUsers $deploy_user
+PermitRootLogin no
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PrintMotd no
-# docker on this "host" uses the registry login of the test bed, not /root/.docker.
-SetEnv "DOCKER_CONFIG=$state/docker-config"
+# docker on this "host" uses the registry login of the test bed (rsdeploy's copy).
+SetEnv "DOCKER_CONFIG=$host/docker-config"
 Subsystem sftp internal-sftp
 CONF
 if write_file "$host/ssh_config" 644 <<CONF
@@ -168,7 +254,7 @@ if write_file "$host/ssh_config" 644 <<CONF
 Host $ssh_alias
   HostName 127.0.0.1
   Port $ssh_port
-  User root
+  User $deploy_user
   IdentityFile "$host/ssh/id_ed25519"
   IdentitiesOnly yes
   UserKnownHostsFile "$host/known_hosts"
@@ -228,15 +314,17 @@ http {
 CONF
 for env in staging prod; do
   if [ "$env" = staging ]; then listen=$staging_port app_port=3032; else listen=$prod_port app_port=3031; fi
-  # The deploy owns the upstream file once it exists.
+  # The deploy owns the upstream file once it exists (and rewrites it in place: the directory
+  # stays root's).
   if [ ! -f "$ngx/$env.upstream.conf" ]; then
     printf 'upstream recordsponge_%s { server 127.0.0.1:%s; }\n' "$env" "$app_port" |
-      write_file "$ngx/$env.upstream.conf" 644 || true
+      write_file "$ngx/$env.upstream.conf" 644 "$deploy_user:$deploy_user" || true
     nginx_changed=1
   fi
+  chown "$deploy_user:$deploy_user" "$ngx/$env.upstream.conf"
   write_file "$ngx/sites/$env.conf" 644 <<CONF && nginx_changed=1
 # RecordSponge $env on the test bed (made by xtask/testbed/host.sh). The upstream file is
-# rewritten by the deploy, followed by \`nginx -c $ngx/nginx.conf -t\` and \`-s reload\`.
+# rewritten by the deploy, followed by \`sudo nginx -c $ngx/nginx.conf -t\` and \`-s reload\`.
 include $ngx/$env.upstream.conf;
 
 server {
@@ -346,7 +434,7 @@ fi
 # --- env files of the production host ---------------------------------------------------------
 for env in staging prod; do
   if [ "$env" = prod ]; then tier=production; else tier=staging; fi
-  write_file "$host/etc/$env.env" 600 <<ENV || true
+  write_file "$host/etc/$env.env" 600 "$deploy_user:$deploy_user" <<ENV || true
 PGHOST=$bridge
 PGPORT=$pg_port
 PGDATABASE=$db
@@ -360,6 +448,8 @@ done
 write_file "$host/host.env" 644 <<ENV || true
 RS_SSH_CONFIG=$host/ssh_config
 RS_SSH_HOST=$ssh_alias
+RS_SSH_USER=$deploy_user
+# The deploy user may run exactly: sudo nginx -c \$RS_NGINX_CONF -t, sudo nginx -c \$RS_NGINX_CONF -s reload
 RS_NGINX_CONF=$ngx/nginx.conf
 RS_NGINX_STAGING_PORT=$staging_port
 RS_NGINX_PROD_PORT=$prod_port
@@ -375,6 +465,23 @@ RS_PG_PORT=$pg_port
 RS_PG_DATABASE=$db
 ENV
 
-[ "$ssh_check" = 0 ] || ssh -F "$host/ssh_config" "$ssh_alias" true ||
-  die "ssh -F $host/ssh_config $ssh_alias does not answer (log: $host/ssh/sshd.log)"
+# What the deploy needs of its user, checked as that user (a few ms; ownerships may have been
+# changed behind our back, or a directory above the state closed).
+# shellcheck disable=SC2016  # expanded by that shell
+denied=$(runuser -u "$deploy_user" -- sh -c '
+  for p in "$@"; do
+    case $p in w:*) test -w "${p#w:}" ;; *) test -r "${p#r:}" ;; esac || printf " %s" "${p#?:}"
+  done' sh "w:$host/var" "w:$ngx/staging.upstream.conf" "w:$ngx/prod.upstream.conf" \
+  "r:$host/etc/staging.env" "r:$host/etc/prod.env" "r:$host/docker-config/config.json" \
+  "r:$host/ssh/authorized_keys") || die "runuser -u $deploy_user failed"
+[ -z "$denied" ] || die "$deploy_user cannot use:$denied"
+
+# End to end, when something about ssh or the user changed: the alias logs in as the deploy user,
+# which is in the docker group and may test the nginx config through sudo (an ssh round trip
+# costs ~0.1 s).
+if [ "$ssh_check" = 1 ]; then
+  ssh -F "$host/ssh_config" "$ssh_alias" \
+    "id -nG | tr ' ' '\n' | grep -qx docker && sudo -n nginx -c $ngx/nginx.conf -t 2> /dev/null" ||
+    die "ssh -F $host/ssh_config $ssh_alias does not run as $deploy_user, in the docker group, allowed \`sudo nginx -c $ngx/nginx.conf -t\` (log: $host/ssh/sshd.log)"
+fi
 log "ready: ssh $ssh_alias, nginx 127.0.0.1:$staging_port/$prod_port, PostgreSQL $bridge:$pg_port ($host/host.env)"

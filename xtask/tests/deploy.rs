@@ -46,7 +46,8 @@ fn setup() -> Option<Suite> {
     let bed = common::testbed(true)?;
     let h = |k: &str| bed.host.get(k).unwrap_or_else(|| panic!("host.env has no {k}")).clone();
     let repository = format!("{}/recordsponge/e2e-expungeservice", bed.registry);
-    let nginx = |args: &str| format!("[\"nginx\", \"-c\", \"{}\", {args}]", h("RS_NGINX_CONF"));
+    // The host's sudoers allows exactly these two commands to its deploy user (xtask/testbed/host.sh).
+    let nginx = |args: &str| format!("[\"sudo\", \"nginx\", \"-c\", \"{}\", {args}]", h("RS_NGINX_CONF"));
     let config = bed.config(
         "deploy.toml",
         &[
