@@ -10,10 +10,9 @@ use std::time::Duration;
 use crate::checks::Check;
 use crate::quote;
 
-/// How often waits poll, and how plans say it: programs (ssh to a host, say) twice a second;
-/// local HTTP requests and `docker exec` probes, which cost little, five times.
-pub const POLL: (Duration, &str) = (Duration::from_millis(500), "twice a second");
-pub const POLL_LOCAL: (Duration, &str) = (Duration::from_millis(200), "5 times a second");
+/// How often waits poll, and how plans say it. A probe costs little (an HTTP request, `docker
+/// exec`, a round trip on a shared ssh connection), and each poll saved shortens a deploy.
+pub const POLL: (Duration, &str) = (Duration::from_millis(200), "five times a second");
 
 /// One program to run: never a shell string on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,7 +361,7 @@ impl Plan {
                 self.render_cmd(out, "$", probe, indent);
             }
             Action::WaitIn { probe, timeout, .. } => {
-                let _ = writeln!(out, "{pad}until it succeeds, {}, for at most {}s:", POLL_LOCAL.1, timeout.as_secs());
+                let _ = writeln!(out, "{pad}until it succeeds, {}, for at most {}s:", POLL.1, timeout.as_secs());
                 self.render_service_exec(out, probe, indent);
             }
             Action::Background { cmd, .. } => {
@@ -401,7 +400,7 @@ impl Plan {
                 let _ = writeln!(
                     out,
                     "{pad}until GET http://127.0.0.1:{port}{path} answers 200, {}, for at most {}s",
-                    POLL_LOCAL.1,
+                    POLL.1,
                     timeout.as_secs()
                 );
             }

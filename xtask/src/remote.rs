@@ -2,8 +2,8 @@
 //! log and the deploy lock. Every remote argument is quoted one by one (see quote.rs); every ssh
 //! shares one multiplexed connection (one handshake per deploy); the user's ~/.ssh/config applies.
 //!
-//! On the host, under `state_dir/ENV`: `lock/` (atomic mkdir; `holder` says who), `live`
-//! ("PORT CONTAINER" of the release nginx proxies to) and `releases.log` (one line a deploy or
+//! On the host, in `state_dir`: `ENV.lock/` (atomic mkdir; `holder` says who), `ENV.live`
+//! ("PORT CONTAINER" of the release nginx proxies to) and `ENV.releases.log` (one line a deploy or
 //! rollback: time, user, action, image, commit, result).
 
 use std::time::Duration;
@@ -39,8 +39,15 @@ impl Project {
         cmd.args(&[host, "--"]).remote(remote)
     }
 
-    fn state_dir(&self, t: &Target) -> String {
-        format!("{}/{}", self.config.deploy.state_dir, t.name)
+    /// The path of the environment's state file `ENV.WHAT` on the host.
+    fn state(&self, t: &Target, what: &str) -> String {
+        format!("{}/{}.{what}", self.config.deploy.state_dir, t.name)
+    }
+
+    /// Prints the state file `path` (under `state_dir`) when it exists, and nothing otherwise.
+    fn cat_state(&self, t: &Target, path: &str) -> Cmd {
+        let dir = &self.config.deploy.state_dir;
+        self.ssh(&t.env.host, &["find", dir, "-maxdepth", "2", "-path", path, "-exec", "cat", "{}", "+"])
     }
 
     /// The host answers over ssh without prompts, runs docker and curl, can read the env file,
@@ -54,7 +61,6 @@ impl Project {
             fix,
         };
         let state = &self.config.deploy.state_dir;
-        let lock_holder = format!("{}/lock/holder", self.state_dir(t));
         vec![
             Check::Tool {
                 program: "ssh".into(),
@@ -97,7 +103,7 @@ impl Project {
             ),
             Check::Empty {
                 what: format!("the {} deploy lock on {host} is free", t.name),
-                probe: self.ssh(host, &["find", state, "-path", &lock_holder, "-exec", "cat", "{}", "+"]),
+                probe: self.cat_state(t, &format!("{}/holder", self.state(t, "lock"))),
                 fix: format!(
                     "wait for that deploy to end; if it died, release the lock: cargo xtask lock {} release",
                     t.name
@@ -128,16 +134,11 @@ impl Project {
 
     /// The release history from the host's log.
     pub fn releases(&self, t: &Target) -> Plan {
-        let host = &t.env.host;
-        let log = format!("{}/releases.log", self.state_dir(t));
         let mut plan = self.plan(&format!("releases {}", t.name));
         plan.checks(self.remote_checks(t).into_iter().take(2))
             .step(
                 &format!("Read the release log of {}", t.name),
-                Action::Capture {
-                    cmd: self.ssh(host, &["find", &self.state_dir(t), "-path", &log, "-exec", "cat", "{}", "+"]),
-                    var: "log".into(),
-                },
+                Action::Capture { cmd: self.cat_state(t, &self.state(t, "releases.log")), var: "log".into() },
             )
             .step("Show it", Action::Say(format!("{}\n%{{log}}", crate::releases::HEADER)));
         plan
@@ -146,26 +147,20 @@ impl Project {
     /// `lock ENV status|release`.
     pub fn lock(&self, t: &Target, action: LockAction) -> Plan {
         let host = &t.env.host;
-        let dir = format!("{}/lock", self.state_dir(t));
-        let mut plan =
-            self.plan(&format!("lock {} {}", t.name, if action == LockAction::Status { "status" } else { "release" }));
+        let lock = self.state(t, "lock");
+        let name = if action == LockAction::Status { "status" } else { "release" };
+        let mut plan = self.plan(&format!("lock {} {name}", t.name));
         plan.checks(self.remote_checks(t).into_iter().take(2));
         match action {
             LockAction::Status => plan
                 .step(
                     "Read the lock",
-                    Action::Capture {
-                        cmd: self.ssh(
-                            host,
-                            &["find", &self.state_dir(t), "-path", &format!("{dir}/holder"), "-exec", "cat", "{}", "+"],
-                        ),
-                        var: "holder".into(),
-                    },
+                    Action::Capture { cmd: self.cat_state(t, &format!("{lock}/holder")), var: "holder".into() },
                 )
                 .step("Show it", Action::Say(format!("{} lock on {host} (empty: free): %{{holder}}", t.name))),
             LockAction::Release => plan
                 .check(Check::Confirm { prompt: format!("break the {} deploy lock on {host}", t.name) })
-                .step("Release the lock", Action::Run(self.ssh(host, &["rm", "-rf", &dir]))),
+                .step("Release the lock", Action::Run(self.ssh(host, &["rm", "-rf", &lock]))),
         };
         plan
     }
@@ -187,8 +182,7 @@ impl Project {
         let (e, d) = (t.env, &self.config.deploy);
         let host = &e.host;
         let ssh = |remote: &[&str]| self.ssh(host, remote);
-        let state = self.state_dir(t);
-        let (lock, live, log) = (format!("{state}/lock"), format!("{state}/live"), format!("{state}/releases.log"));
+        let (lock, live, log) = (self.state(t, "lock"), self.state(t, "live"), self.state(t, "releases.log"));
         let new = &t.container;
         let user = &self.facts.user;
         let log_line = |result: &str| format!("{}\t{user}\t{action}\t{image}\t{commit}\t{result}\n", self.facts.now);
@@ -199,10 +193,9 @@ impl Project {
         let logs = ssh(&["docker", "logs", "--tail", "40", new]);
         let nginx = |argv: &[String]| ssh(&argv.iter().map(String::as_str).collect::<Vec<_>>());
 
-        plan.step(&format!("Prepare {state} on {host}"), Action::Run(ssh(&["mkdir", "-p", &state])));
         if let Some(release) = rollback {
             // Picked before the lock is taken, so that the lock and the log can name the release.
-            plan.step("Read the release log", Action::Capture { cmd: ssh(&["cat", &log]), var: "log".into() })
+            plan.step("Read the release log", Action::Capture { cmd: self.cat_state(t, &log), var: "log".into() })
                 .step("Pick the release to roll back to", Action::PickRelease { log: "log".into(), release });
         }
         plan.step(&format!("Take the {} deploy lock", t.name), Action::Run(ssh(&["mkdir", &lock])))
@@ -217,13 +210,7 @@ impl Project {
             );
         let port_spec = format!("127.0.0.1:%{{new_port}}:5000");
         plan.step(&format!("Pull {image} on {host}"), Action::Run(ssh(&["docker", "pull", image])))
-            .step(
-                "Read the live release",
-                Action::Capture {
-                    cmd: ssh(&["find", &state, "-path", &live, "-exec", "cat", "{}", "+"]),
-                    var: "live".into(),
-                },
-            )
+            .step("Read the live release", Action::Capture { cmd: self.cat_state(t, &live), var: "live".into() })
             .step("Pick the port of the new release", Action::PickPort { live: "live".into(), ports: e.ports })
             .step(
                 &format!("Create {new} beside the live release"),
@@ -299,9 +286,16 @@ impl Project {
             )
             .step(&format!("Record {new} as live"), Action::Run(write(&live, &format!("%{{new_port}} {new}\n"))))
             .settles()
+            // SIGTERM without waiting: the old release finishes its requests and exits by itself
+            // (gunicorn's graceful shutdown), with no restart policy to bring it back.
             .step(
-                "Stop the old release (it finishes its requests)",
-                Action::Run(ssh(&["docker", "stop", "--time", "30", "%{old_container}"])),
+                "Keep the old release from restarting",
+                Action::Run(ssh(&["docker", "update", "--restart", "no", "%{old_container}"])),
+            )
+            .when("old_container")
+            .step(
+                "Stop the old release (it finishes its requests first)",
+                Action::Run(ssh(&["docker", "kill", "--signal", "TERM", "%{old_container}"])),
             )
             .when("old_container")
             .step(

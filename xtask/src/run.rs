@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::checks::{self, Check, Failure};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Cmd, Plan, ServiceExec, Step, Vars, POLL, POLL_LOCAL};
+use crate::plan::{Action, Cmd, Plan, ServiceExec, Step, Vars, POLL};
 
 pub struct Options {
     pub yes: bool,
@@ -228,7 +228,7 @@ fn act(plan: &Plan, action: &Action, opts: &Options, vars: &mut Vars, jobs: &mut
         Action::WaitIn { probe, timeout, service, logs } => {
             // The container is looked up until there is one (the stack may still be starting), then kept.
             let mut container: Option<String> = None;
-            wait_until(*timeout, POLL_LOCAL.0, service, logs, jobs, opts, || {
+            wait_until(*timeout, POLL.0, service, logs, jobs, opts, || {
                 if container.is_none() {
                     container = find_container(probe).ok();
                 }
@@ -236,7 +236,7 @@ fn act(plan: &Plan, action: &Action, opts: &Options, vars: &mut Vars, jobs: &mut
             })
         }
         Action::WaitHttp { port, path, timeout, service, logs } => {
-            wait_until(*timeout, POLL_LOCAL.0, service, logs, jobs, opts, || http_status(*port, path) == Some(200))
+            wait_until(*timeout, POLL.0, service, logs, jobs, opts, || http_status(*port, path) == Some(200))
         }
         Action::Background { name, cmd } => jobs.start(name, &cmd.resolve(vars)?, None, opts),
         Action::AfterBackground { name, action } => {

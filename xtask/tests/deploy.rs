@@ -33,7 +33,10 @@ impl Drop for Suite {
             for id in ids.lines() {
                 let _ = Command::new("docker").args(["rm", "--force", id]).output();
             }
-            let _ = std::fs::remove_dir_all(self.state.join(env));
+            let _ = std::fs::remove_dir_all(self.state.join(format!("{env}.lock")));
+            for file in ["live", "releases.log"] {
+                let _ = std::fs::remove_file(self.state.join(format!("{env}.{file}")));
+            }
         }
         let images = docker(&["images", "--quiet", &self.repository]);
         for id in images.lines() {
@@ -154,7 +157,7 @@ impl Suite {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.state.join("staging/releases.log")).unwrap_or_default()
+        std::fs::read_to_string(self.state.join("staging.releases.log")).unwrap_or_default()
     }
 
     fn running_releases(&self) -> usize {
@@ -290,7 +293,7 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
     assert!(run.out.contains("is not ready after") && run.out.contains("undoing:"), "{}", run.out);
     assert!(s.serves().contains(&commit));
     assert_eq!(s.running_releases(), 1, "the broken release was left running");
-    assert!(!s.state.join("staging/lock").exists(), "the failed deploy kept the lock");
+    assert!(!s.state.join("staging.lock").exists(), "the failed deploy kept the lock");
 
     // Rollback: to the release before the live one, through the same switch.
     let run = s.under_load(&["rollback", "staging"]);
@@ -307,7 +310,7 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
     let mut seen = Vec::new();
     wait_for_line(&rx, "Record who holds it", &mut seen);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !s.state.join("staging/lock/holder").exists() && Instant::now() < deadline {
+    while !s.state.join("staging.lock/holder").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let second = s.xtask(&["deploy", "staging", "--tag", "e2e-second"]);
@@ -329,7 +332,7 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
     assert!(!ok && out.contains("undoing:"), "{out}");
     assert_eq!(failed, 0);
     assert!(s.serves().contains(&commit));
-    assert!(!s.state.join("staging/lock").exists(), "an interrupted deploy kept the lock");
+    assert!(!s.state.join("staging.lock").exists(), "an interrupted deploy kept the lock");
 
     // The ssh connection killed mid-deploy: the old release serves, the next deploy succeeds.
     let load = Load::start(s.port);
@@ -341,7 +344,7 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
     let (failed, _) = load.stop();
     assert_eq!(failed, 0, "requests failed when the connection was killed");
     assert!(s.serves().contains(&commit));
-    if s.state.join("staging/lock").exists() {
+    if s.state.join("staging.lock").exists() {
         // A deploy killed with its connection may keep the lock: the next run names it, and it is broken by hand.
         let run = s.xtask(&["deploy", "staging"]);
         assert!(!run.ok && run.out.contains("deploy of"), "{}", run.out);
