@@ -164,6 +164,15 @@ impl Suite {
         docker(&["ps", "--quiet", "--filter", "label=org.recordsponge.env=staging"]).lines().count()
     }
 
+    /// The releases running once the old one has drained (it ends by itself after its last request).
+    fn settled_releases(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while self.running_releases() > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.running_releases()
+    }
+
     fn push_as(&self, image: &str, tag: &str) {
         let target = format!("{}:{tag}", self.repository);
         docker(&["tag", image, &target]);
@@ -284,7 +293,7 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
     s.push_as(&release_image, "e2e-second");
     s.under_load(&["deploy", "staging", "--tag", "e2e-second"]);
     assert!(s.serves().contains(&commit));
-    assert_eq!(s.running_releases(), 1, "the old release was not stopped");
+    assert_eq!(s.settled_releases(), 1, "the old release was not stopped");
 
     // A release that never becomes healthy: the old one keeps serving, its logs are shown.
     s.push_as("python:3.11-slim-bookworm", "e2e-broken");
@@ -292,7 +301,7 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
     assert!(!run.ok, "a release that never became healthy was deployed:\n{}", run.out);
     assert!(run.out.contains("is not ready after") && run.out.contains("undoing:"), "{}", run.out);
     assert!(s.serves().contains(&commit));
-    assert_eq!(s.running_releases(), 1, "the broken release was left running");
+    assert_eq!(s.settled_releases(), 1, "the broken release was left running");
     assert!(!s.state.join("staging.lock").exists(), "the failed deploy kept the lock");
 
     // Rollback: to the release before the live one, through the same switch.
