@@ -4,15 +4,6 @@ use crate::plan::{Action, Plan};
 use crate::project::Project;
 
 impl Project {
-    pub fn backend_build_plan(&self) -> Plan {
-        let c = &self.config;
-        let mut plan = self.plan("backend-build");
-        plan.checks(self.compose_checks())
-            .step(&format!("Ensure the image {}", c.images.python), self.ensure_base("python", &c.images.python))
-            .step(&format!("Build the dev image {}", c.images.backend_dev), self.backend_build());
-        plan
-    }
-
     /// Recreates the backend container (picks up a rebuilt image or changed settings).
     pub fn backend_reload(&self) -> Plan {
         let backend = &self.config.services.backend;

@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use crate::checks::{registry_of, Check};
 use crate::config::{check_tag, Environment};
+use crate::images::DevImage;
 use crate::json;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
@@ -56,7 +57,7 @@ impl Project {
         });
         let mut frontend = self.frontend_build();
         plan.checks(std::mem::take(&mut frontend.checks));
-        plan.step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_backend_image())
+        plan.step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_dev_image(DevImage::Backend))
             .extend(frontend)
             .step(
                 "Assemble the build context",

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::checks::{registry_of, Check};
 use crate::engine::EngineSetup;
+use crate::images::DevImage;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 
@@ -109,8 +110,8 @@ impl Project {
             plan.checks(self.stack_checks());
         }
         plan.step(&format!("Ensure the image {}", c.images.postgres), self.ensure_base("postgres", &c.images.postgres))
-            .step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_backend_image())
-            .step(&format!("Ensure the image {}", c.images.frontend_dev), self.ensure_frontend_image())
+            .step(&format!("Ensure the image {}", c.images.backend_dev), self.ensure_dev_image(DevImage::Backend))
+            .step(&format!("Ensure the image {}", c.images.frontend_dev), self.ensure_dev_image(DevImage::Frontend))
             // In the background: creating the frontend's container fills a new node_modules volume
             // from its image, which takes seconds that the database's start and initialization
             // need not wait for. The waits below go on as soon as each service answers.

@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 
 use crate::checks::Check;
+use crate::images::DevImage;
 use crate::plan::Plan;
 use crate::project::Project;
 
@@ -22,13 +23,13 @@ impl Project {
             self.clean(),
             self.test(),
             self.lint(),
-            self.backend_build_plan(),
+            self.dev_image_plan("backend-build", DevImage::Backend),
             self.backend_reload(),
             self.backend_logs(),
             self.backend_test(false),
             self.backend_lock(),
             self.frontend_build(),
-            self.frontend_image_plan(),
+            self.dev_image_plan("frontend-image", DevImage::Frontend),
             self.frontend_clean(),
             self.frontend_down(),
             self.frontend_logs(),

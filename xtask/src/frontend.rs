@@ -1,20 +1,10 @@
 //! The frontend (`node` service): the Vite dev server, its build, tests and logs.
 
+use crate::images::DevImage;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 
 impl Project {
-    /// Builds the frontend's dev image (node_modules from package-lock.json), e.g. after a
-    /// dependency change, so that new node_modules volumes start from it.
-    pub fn frontend_image_plan(&self) -> Plan {
-        let c = &self.config;
-        let mut plan = self.plan("frontend-image");
-        plan.checks(self.compose_checks())
-            .step(&format!("Ensure the image {}", c.images.node), self.ensure_base("node", &c.images.node))
-            .step(&format!("Build the dev image {}", c.images.frontend_dev), self.frontend_image_build());
-        plan
-    }
-
     /// `npm run build` in a throwaway container sharing the node_modules volume (filled from the
     /// frontend's dev image when new).
     pub fn frontend_build(&self) -> Plan {
@@ -23,7 +13,7 @@ impl Project {
         plan.checks(self.compose_checks())
             .step(
                 &format!("Ensure the image {} (node_modules)", self.config.images.frontend_dev),
-                self.ensure_frontend_image(),
+                self.ensure_dev_image(DevImage::Frontend),
             )
             .step(
                 "Build the frontend",

@@ -2,9 +2,9 @@
 //! reachable, rate limits, air-gapped), an equivalent with the same name and contract is built
 //! from Debian packages (config/images), starting from a debootstrapped Debian base.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::plan::{Action, Cmd};
+use crate::plan::{Action, Cmd, Plan};
 use crate::project::Project;
 
 impl Project {
@@ -68,28 +68,63 @@ impl Project {
         self.ensure(image, vec![self.ensure_debian(), self.with_ca(&self.path(&context), build)])
     }
 
-    /// The backend's dev image: local, pulled, or built by compose from src/backend.
-    pub fn ensure_backend_image(&self) -> Action {
-        let images = &self.config.images;
-        self.ensure(&images.backend_dev, vec![self.ensure_base("python", &images.python), self.backend_build()])
+    /// The backend's dev image (its dependencies, built from src/backend) and the frontend's
+    /// (node_modules, from src/frontend): built by compose on their base images.
+    fn dev_image(&self, which: DevImage) -> DevImageSpec<'_> {
+        let (c, i) = (&self.config, &self.config.images);
+        match which {
+            DevImage::Backend => DevImageSpec {
+                image: &i.backend_dev,
+                recipe: "python",
+                base: &i.python,
+                service: &c.services.backend,
+                context: self.path(&c.paths.backend),
+            },
+            DevImage::Frontend => DevImageSpec {
+                image: &i.frontend_dev,
+                recipe: "node",
+                base: &i.node,
+                service: &c.services.frontend,
+                context: self.path(&c.paths.frontend),
+            },
+        }
     }
 
-    /// `compose build` of the backend, with the CA bundle in its context when configured.
-    pub fn backend_build(&self) -> Action {
-        let build = Action::Run(self.compose(&["build", self.config.services.backend.as_str()]));
-        self.with_ca(&self.path(&self.config.paths.backend), build)
+    /// A dev image: local, pulled, or built (after its base image).
+    pub fn ensure_dev_image(&self, which: DevImage) -> Action {
+        let d = self.dev_image(which);
+        self.ensure(d.image, vec![self.ensure_base(d.recipe, d.base), self.dev_image_build(&d)])
     }
 
-    /// The frontend's dev image (node_modules from package-lock.json): local, pulled, or built
-    /// by compose from src/frontend.
-    pub fn ensure_frontend_image(&self) -> Action {
-        let images = &self.config.images;
-        self.ensure(&images.frontend_dev, vec![self.ensure_base("node", &images.node), self.frontend_image_build()])
+    /// `compose build` of a dev image, with the CA bundle in its context when configured.
+    fn dev_image_build(&self, d: &DevImageSpec) -> Action {
+        self.with_ca(&d.context, Action::Run(self.compose(&["build", d.service])))
     }
 
-    /// `compose build` of the frontend's dev image, with the CA bundle in its context when configured.
-    pub fn frontend_image_build(&self) -> Action {
-        let build = Action::Run(self.compose(&["build", self.config.services.frontend.as_str()]));
-        self.with_ca(&self.path(&self.config.paths.frontend), build)
+    /// `backend-build` / `frontend-image`: the base image, then the dev image, built.
+    pub fn dev_image_plan(&self, command: &str, which: DevImage) -> Plan {
+        let d = self.dev_image(which);
+        let mut plan = self.plan(command);
+        plan.checks(self.compose_checks())
+            .step(&format!("Ensure the image {}", d.base), self.ensure_base(d.recipe, d.base))
+            .step(&format!("Build the dev image {}", d.image), self.dev_image_build(&d));
+        plan
     }
+}
+
+struct DevImageSpec<'a> {
+    image: &'a str,
+    /// The base image's recipe in config/images, and its name.
+    recipe: &'a str,
+    base: &'a str,
+    /// The compose service that builds it, from `context`.
+    service: &'a str,
+    context: PathBuf,
+}
+
+/// The two dev images: dependencies only, the source is mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevImage {
+    Backend,
+    Frontend,
 }

@@ -29,6 +29,7 @@ use clap::FromArgMatches;
 
 use cli::{Cli, Command};
 use config::Config;
+use images::DevImage;
 use plan::Plan;
 use project::{detect_flavor, Facts, Project};
 
@@ -56,13 +57,13 @@ pub fn plan(project: &Project, command: &Command) -> Result<Plan> {
         Command::Clean => p.clean(),
         Command::Test => p.test(),
         Command::Lint => p.lint(),
-        Command::BackendBuild => p.backend_build_plan(),
+        Command::BackendBuild => p.dev_image_plan("backend-build", DevImage::Backend),
         Command::BackendReload => p.backend_reload(),
         Command::BackendLogs => p.backend_logs(),
         Command::BackendTest { watch } => p.backend_test(*watch),
         Command::BackendLock => p.backend_lock(),
         Command::FrontendBuild => p.frontend_build(),
-        Command::FrontendImage => p.frontend_image_plan(),
+        Command::FrontendImage => p.dev_image_plan("frontend-image", DevImage::Frontend),
         Command::FrontendClean => p.frontend_clean(),
         Command::FrontendDown => p.frontend_down(),
         Command::FrontendLogs => p.frontend_logs(),
