@@ -287,12 +287,8 @@ impl Project {
             .step(&format!("Record {new} as live"), Action::Run(write(&live, &format!("%{{new_port}} {new}\n"))))
             .settles()
             // SIGTERM without waiting: the old release finishes its requests and exits by itself
-            // (gunicorn's graceful shutdown), with no restart policy to bring it back.
-            .step(
-                "Keep the old release from restarting",
-                Action::Run(ssh(&["docker", "update", "--restart", "no", "%{old_container}"])),
-            )
-            .when("old_container")
+            // (gunicorn's graceful shutdown). Docker counts a kill as a manual stop, so the
+            // restart policy does not bring it back.
             .step(
                 "Stop the old release (it finishes its requests first)",
                 Action::Run(ssh(&["docker", "kill", "--signal", "TERM", "%{old_container}"])),
