@@ -53,7 +53,8 @@ cleanup() {
   host docker rm --force "$old_name" > /dev/null 2>&1
   for id in $(docker ps --all --quiet --filter label=org.recordsponge.env=staging); do docker rm --force "$id" > /dev/null; done
   rm -rf "$RS_HOST_STATE"/staging.*
-  for id in $(docker images --quiet "$repo" | sort -u); do docker rmi --force "$id" > /dev/null 2>&1; done
+  # By tag, not id: a tag may share its image with others.
+  for tag in $(docker images --format '{{.Repository}}:{{.Tag}}' "$repo"); do docker rmi "$tag" > /dev/null 2>&1; done
   printf 'upstream recordsponge_prod { server 127.0.0.1:3031; }\n' > "$RS_UPSTREAM_PROD"
   nginx -c "$RS_NGINX_CONF" -s reload
   rm -rf "$work"

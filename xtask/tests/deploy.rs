@@ -38,9 +38,10 @@ impl Drop for Suite {
                 let _ = std::fs::remove_file(self.state.join(format!("{env}.{file}")));
             }
         }
-        let images = docker(&["images", "--quiet", &self.repository]);
-        for id in images.lines() {
-            let _ = Command::new("docker").args(["rmi", "--force", id]).output();
+        // By tag, not id: a test tag shares its image with others (python's, the release's).
+        let tags = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.repository]);
+        for tag in tags.lines() {
+            let _ = Command::new("docker").args(["rmi", tag]).output();
         }
     }
 }
