@@ -153,14 +153,7 @@ impl Jobs {
             return Ok(());
         }
         let hint = job.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
-        match output.status.code() {
-            Some(code) => bail!(
-                "the {} failed: `{}` exited with status {code} (its output is above){hint}",
-                job.name,
-                job.cmd.line()
-            ),
-            None => bail!("the {} failed: `{}` was killed ({})", job.name, job.cmd.line(), output.status),
-        }
+        bail!("the {} failed: {} (its output is above){hint}", job.name, status_error(&job.cmd, output.status))
     }
 
     /// Fails as soon as a background program has failed.
@@ -345,9 +338,14 @@ fn run_cmd(cmd: &Cmd, opts: &Options) -> Result<()> {
     if cmd.terminal && (interrupted() || interrupted_status(&status)) {
         return Ok(());
     }
+    Err(status_error(cmd, status))
+}
+
+/// How a program failed: its exit code, or the signal that killed it.
+fn status_error(cmd: &Cmd, status: std::process::ExitStatus) -> anyhow::Error {
     match status.code() {
-        Some(code) => bail!("`{}` exited with status {code}", cmd.line()),
-        None => bail!("`{}` was killed ({status})", cmd.line()),
+        Some(code) => anyhow::anyhow!("`{}` exited with status {code}", cmd.line()),
+        None => anyhow::anyhow!("`{}` was killed ({status})", cmd.line()),
     }
 }
 
