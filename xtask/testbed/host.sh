@@ -115,10 +115,20 @@ running() {
 }
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 port_free_or_die() {
-  if listening "$1"; then
-    ss -Hltnp "sport = :$1" >&2 || true
-    die "port $1 is in use by another process (another state directory's $2?): stop it or set $3"
+  listening "$1" || return 0
+  # The test bed of another checkout (its daemons run from its own target/testbed/host): replace it.
+  local pid replaced=
+  for pid in $(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q '/target/testbed/host/'; then
+      log "stopping another checkout's test bed $2 on port $1 (pid $pid)"
+      kill "$pid" 2>/dev/null && replaced=1
+    fi
+  done
+  if [ -n "$replaced" ]; then
+    for _ in $(seq 50); do listening "$1" || return 0; sleep 0.1; done
   fi
+  ss -Hltnp "sport = :$1" >&2 || true
+  die "port $1 is in use by another process (another state directory's $2?): stop it or set $3"
 }
 # detach LOG CMD...: starts a daemon in its own session, without this script's stdio (a caller
 # reading our output would wait for the daemon's end) nor its lock (fd 9).
