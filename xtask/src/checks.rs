@@ -4,8 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::plan::Cmd;
-use crate::run::output;
+use crate::cmd::Cmd;
+use crate::process::output;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
@@ -117,11 +117,11 @@ impl Check {
                 if status.trim().is_empty() {
                     Ok(())
                 } else {
-                    let files: Vec<&str> = status.lines().take(5).collect();
+                    let files: Vec<&str> = status.lines().map(str::trim).take(5).collect();
                     fail(
                         format!(
                             "the working tree has uncommitted changes ({}): the image would ship code that no commit describes",
-                            files.join(", ").trim()
+                            files.join(", ")
                         ),
                         "commit them, or set them aside with `git stash --include-untracked`",
                     )
@@ -268,7 +268,7 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
     let Ok(text) = std::fs::read_to_string(&path) else {
         return not_logged_in(format!("{} does not exist", path.display()));
     };
-    let config = match crate::json::parse(&text) {
+    let config: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => return not_logged_in(format!("{} is not valid JSON ({e})", path.display())),
     };
@@ -277,25 +277,17 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
     } else {
         vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
     };
-    let has = |obj: &crate::json::Json| keys.iter().any(|k| obj.get(k).is_some());
-    let stored = config.get("auths").and_then(|auths| keys.iter().find_map(|k| auths.get(k)));
-    if stored.is_some_and(|entry| entry.get("auth").is_some()) {
+    let find = |obj: &serde_json::Value| keys.iter().find_map(|k| obj.get(k)).cloned();
+    if config.get("auths").and_then(find).is_some_and(|entry| entry.get("auth").is_some()) {
         return Ok(());
     }
-    let helper = config
-        .get("credHelpers")
-        .and_then(|h| keys.iter().find_map(|k| h.get(k)))
-        .or_else(|| config.get("credsStore"))
-        .and_then(crate::json::Json::as_str);
-    if let Some(helper) = helper {
+    let helper = config.get("credHelpers").and_then(find).or_else(|| config.get("credsStore").cloned());
+    if let Some(helper) = helper.as_ref().and_then(serde_json::Value::as_str) {
         let program = format!("docker-credential-{helper}");
         let listed = output(&Cmd::new(&program, dir).arg("list"));
-        if let Ok(listed) = listed {
-            if let Ok(servers) = crate::json::parse(&listed) {
-                if has(&servers) {
-                    return Ok(());
-                }
-            }
+        let servers: Option<serde_json::Value> = listed.ok().and_then(|l| serde_json::from_str(&l).ok());
+        if servers.as_ref().and_then(find).is_some() {
+            return Ok(());
         }
         return not_logged_in(format!("the credential helper `{program}` holds no login for it"));
     }

@@ -1,10 +1,16 @@
-//! The command line, declared in one place. Doc comments are the help text.
+//! The command line: the one table of commands. Each command family is an enum whose doc
+//! comments are the help text, flattened into `Command`; its file (named in the enum's doc)
+//! plans it. The help groups, the dispatch, `doctor`'s coverage and the tests' list of every
+//! command all derive from these enums.
 
 use std::path::PathBuf;
 
+use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::FlavorChoice;
+use crate::plan::Plan;
+use crate::project::Project;
 
 /// RecordSponge's developer and deploy tasks (they replace the root Makefile and src/ops/Makefile).
 /// Every command builds a plan, checks all of its preconditions, then runs it; --dry-run prints the plan.
@@ -17,7 +23,7 @@ pub struct Cli {
     /// Answer yes to confirmations (required for destructive commands without a terminal)
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
-    /// Show every precondition checked and every command run
+    /// Show every precondition checked and every command run, and stream all output
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
     /// The configuration file [default: config/recordsponge.toml in the repository]
@@ -30,8 +36,26 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// Every command, by family.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Dev(Dev),
+    #[command(flatten)]
+    Backend(Backend),
+    #[command(flatten)]
+    Frontend(Frontend),
+    #[command(flatten)]
+    Release(Release),
+    #[command(flatten)]
+    Deploy(Deploy),
+    #[command(flatten)]
+    Tool(Tool),
+}
+
+/// The local dev environment, the compose stack (was the root Makefile): src/dev.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Dev {
     /// Set up and start the dev environment: images, stack, database, every service answering
     New,
     /// Pull the stack's images
@@ -60,6 +84,11 @@ pub enum Command {
     Test,
     /// Run the style checks and type checks of backend and frontend
     Lint,
+}
+
+/// The backend (`expungeservice`): src/backend.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Backend {
     /// Build the backend's dev image
     #[command(alias = "backend_build")]
     BackendBuild,
@@ -79,6 +108,11 @@ pub enum Command {
     /// Lock the backend's dependencies (Pipfile.lock) with pipenv in a container
     #[command(alias = "backend_lock", alias = "requirements.txt")]
     BackendLock,
+}
+
+/// The frontend (`node`): src/frontend.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Frontend {
     /// Build the frontend (src/frontend/build) in a throwaway node container
     #[command(alias = "frontend_build")]
     FrontendBuild,
@@ -102,12 +136,28 @@ pub enum Command {
     /// Run the frontend tests once
     #[command(alias = "frontend_test_no_watch")]
     FrontendTestNoWatch,
+}
+
+/// Releases (was src/ops/Makefile): the deployable image, built and pushed, then deployed:
+/// src/release.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Release {
     /// Build the deployable image for ENV, tagged ENV and ENV-<commit>
     Image {
         /// The deploy environment (staging, prod)
         #[arg(env = "RS_ENV")]
         env: String,
     },
+    /// Build, push and deploy this commit to staging
+    Staging,
+    /// Build, push and deploy this commit to prod (from its configured branch only)
+    Prod,
+}
+
+/// The deploy environments' hosts: switches, rollbacks, the release log and the lock:
+/// src/deploy.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Deploy {
     /// Deploy an image to ENV's host with no downtime: beside the live one, health-gated (was ssh_deploy)
     #[command(alias = "ssh_deploy")]
     Deploy {
@@ -137,12 +187,22 @@ pub enum Command {
         /// The deploy environment (staging, prod)
         env: String,
         #[arg(value_enum)]
-        action: crate::remote::LockAction,
+        action: LockAction,
     },
-    /// Build, push and deploy this commit to staging
-    Staging,
-    /// Build, push and deploy this commit to prod (from its configured branch only)
-    Prod,
+}
+
+/// What `lock ENV` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockAction {
+    /// Show who holds the lock, if anyone
+    Status,
+    /// Break the lock (after a deploy that died): asks first
+    Release,
+}
+
+/// Tools: src/doctor.rs, src/bench.rs; `compose` is planned in src/dev.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Tool {
     /// Check every precondition of every command, and show how to fix what fails
     Doctor,
     /// Run compose with the project's file, name and variables: cargo xtask compose ps
@@ -153,48 +213,89 @@ pub enum Command {
     },
     /// Print shell completions (bash, zsh, fish, powershell)
     Completions { shell: clap_complete::Shell },
+    /// Measure a speed target against its baseline, side by side in one run
+    Bench {
+        #[arg(value_enum)]
+        what: crate::bench::Bench,
+    },
 }
 
-/// How `cargo xtask` lists the commands: in groups, with the old make target beside each.
-pub const GROUPS: &[(&str, &[&str])] = &[
-    (
-        "Dev environment",
-        &["new", "pull", "up", "down", "clobber", "push", "initdb", "dropdb", "psql", "clean", "test", "lint"],
-    ),
-    ("Backend", &["backend-build", "backend-reload", "backend-logs", "backend-test", "backend-lock"]),
-    (
-        "Frontend",
-        &[
-            "frontend-build",
-            "frontend-image",
-            "frontend-clean",
-            "frontend-down",
-            "frontend-logs",
-            "frontend-restart",
-            "frontend-test",
-            "frontend-test-no-watch",
-        ],
-    ),
-    ("Deploy", &["image", "deploy", "staging", "prod", "rollback", "releases", "lock"]),
-    ("Tools", &["doctor", "compose", "completions"]),
-];
+impl Command {
+    /// The command's plan; None for the tools that run without one (doctor, completions, bench).
+    pub fn plan(&self, p: &Project) -> Result<Option<Plan>> {
+        Ok(Some(match self {
+            Command::Dev(c) => crate::dev::plan(p, c)?,
+            Command::Backend(c) => crate::backend::plan(p, c),
+            Command::Frontend(c) => crate::frontend::plan(p, c),
+            Command::Release(c) => crate::release::plan(p, c)?,
+            Command::Deploy(c) => crate::deploy::plan(p, c)?,
+            Command::Tool(Tool::Compose { args }) => crate::dev::compose(p, args),
+            Command::Tool(Tool::Doctor | Tool::Completions { .. } | Tool::Bench { .. }) => return Ok(None),
+        }))
+    }
+}
 
-/// The clap command, with the grouped command list as its help.
+/// How `cargo xtask` lists the commands: one group a family.
+fn groups() -> [(&'static str, clap::Command); 6] {
+    let family = |augment: fn(clap::Command) -> clap::Command| augment(clap::Command::new("family"));
+    [
+        ("Dev environment", family(Dev::augment_subcommands)),
+        ("Backend", family(Backend::augment_subcommands)),
+        ("Frontend", family(Frontend::augment_subcommands)),
+        ("Release", family(Release::augment_subcommands)),
+        ("Deploy", family(Deploy::augment_subcommands)),
+        ("Tools", family(Tool::augment_subcommands)),
+    ]
+}
+
+/// The clap command, with the grouped command list (and the old make target names) as its help.
 pub fn command() -> clap::Command {
-    let cmd = Cli::command();
     let mut list = String::new();
-    for (group, names) in GROUPS {
+    for (group, family) in groups() {
         list.push_str(&format!("{group}:\n"));
-        for name in *names {
-            let sub = cmd.find_subcommand(name).expect("every grouped command is declared");
+        for sub in family.get_subcommands() {
             let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
             let aliases: Vec<&str> = sub.get_all_aliases().collect();
             let also = if aliases.is_empty() { String::new() } else { format!(" [{}]", aliases.join(", ")) };
-            list.push_str(&format!("  {name:<24}{about}{also}\n"));
+            list.push_str(&format!("  {:<24}{about}{also}\n", sub.get_name()));
         }
     }
-    cmd.help_template(format!(
+    Cli::command().help_template(format!(
         "{{about}}\n\n{{usage-heading}} {{usage}}\n\n{list}\nOptions:\n{{options}}\n\
          `cargo xtask COMMAND --help` describes one command."
     ))
+}
+
+/// The names of the help groups and their commands, in order.
+pub fn grouped_names() -> Vec<(&'static str, Vec<String>)> {
+    groups().into_iter().map(|(g, f)| (g, f.get_subcommands().map(|s| s.get_name().to_string()).collect())).collect()
+}
+
+/// One command line for every command, derived from the table: a command's required
+/// environment argument takes each of `envs`, a required choice its first value, and optional
+/// arguments are left out. What `doctor` checks and the golden tests cover.
+pub fn every_invocation(envs: &[&str]) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for sub in Cli::command().get_subcommands() {
+        let mut lines = vec![vec![sub.get_name().to_string()]];
+        for arg in sub.get_positionals().filter(|a| a.is_required_set()) {
+            let values: Vec<String> = if arg.get_id() == "env" {
+                envs.iter().map(|e| e.to_string()).collect()
+            } else {
+                arg.get_possible_values().first().map(|v| v.get_name().to_string()).into_iter().collect()
+            };
+            lines = lines
+                .into_iter()
+                .flat_map(|line| values.iter().map(move |v| [line.clone(), vec![v.clone()]].concat()))
+                .collect();
+        }
+        all.extend(lines);
+    }
+    all
+}
+
+/// Parses a command line (without the program name), as the user would type it.
+pub fn parse(argv: &[String]) -> Result<Command> {
+    let cli = Cli::try_parse_from(std::iter::once("cargo xtask".to_string()).chain(argv.iter().cloned()))?;
+    cli.command.ok_or_else(|| anyhow::anyhow!("no command in `{}`", argv.join(" ")))
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub compose: ComposeConfig,
@@ -22,7 +22,7 @@ pub struct Config {
     pub clean: Clean,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComposeConfig {
     pub project: String,
@@ -34,7 +34,7 @@ pub struct ComposeConfig {
 }
 
 /// Which compose implementation to run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FlavorChoice {
     /// The `docker compose` plugin when it answers, else the standalone `docker-compose`.
@@ -47,7 +47,7 @@ pub enum FlavorChoice {
 }
 
 /// Where the application lives, relative to the repository root.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Paths {
     pub backend: PathBuf,
@@ -55,7 +55,7 @@ pub struct Paths {
     pub frontend_build: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Services {
     pub backend: String,
@@ -63,14 +63,14 @@ pub struct Services {
     pub database: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ports {
     pub backend: u16,
     pub frontend: u16,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub name: String,
@@ -80,7 +80,7 @@ pub struct Database {
     pub seed_logins: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
     pub python: String,
@@ -94,14 +94,14 @@ pub struct Images {
     pub ca_bundle: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Readiness {
     pub timeout: u64,
     pub health_path: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     pub repository: String,
@@ -121,7 +121,7 @@ pub struct Deploy {
     pub keep_releases: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// The ssh host (an alias from the user's ~/.ssh/config, or user@host).
@@ -145,7 +145,7 @@ pub struct Environment {
     pub branch: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Clean {
     pub under: Vec<PathBuf>,
@@ -164,6 +164,13 @@ impl Config {
             )
         })?;
         Config::parse(&text, path)
+    }
+
+    /// Writes the configuration as TOML to `path` (benchmarks and tests derive theirs from the
+    /// shipped one this way).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = basic_toml::to_string(self).context("cannot write the configuration as TOML")?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Parses configuration text; errors name the file, line and key.
@@ -288,7 +295,7 @@ mod tests {
     use super::*;
 
     fn shipped() -> String {
-        std::fs::read_to_string(crate::root().join("config/recordsponge.toml")).unwrap()
+        std::fs::read_to_string(crate::root().unwrap().join(crate::CONFIG)).unwrap()
     }
 
     /// The shipped configuration with `from` (which must be in it) replaced by `to`.

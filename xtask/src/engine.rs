@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::checks::Check;
-use crate::plan::{Action, Cmd, Plan};
+use crate::cmd::Cmd;
+use crate::plan::{Action, Plan};
 use crate::project::Project;
 
 /// Whether this machine has a Docker engine, and whether `new` can install one.
@@ -52,55 +53,53 @@ fn is_root() -> bool {
     false
 }
 
-impl Project {
-    /// Adds the engine's installation to `plan` when it is missing and installable. Returns
-    /// false when nothing was added; true when the engine is installed by the plan; with sudo,
-    /// the plan then ends there (the docker group applies from the next login).
-    pub fn plan_engine_install(&self, plan: &mut Plan) -> bool {
-        let EngineSetup::Installable { sudo, systemd } = self.facts.engine else { return false };
-        let admin = |program: &str| if sudo { self.cmd("sudo").arg(program) } else { self.cmd(program) };
-        let packages = ["docker.io", "docker-compose", "debootstrap"];
-        plan.check(Check::Confirm {
-            prompt: format!(
-                "install the Docker engine with apt-get ({}){} and start it",
-                packages.join(" "),
-                if sudo { " through sudo" } else { "" }
-            ),
-        })
-        .step("Update the package lists", Action::Run(admin("apt-get").arg("update")))
+/// Adds the engine's installation to `plan` when it is missing and installable. Returns false
+/// when nothing was added; true when the engine is installed by the plan; with sudo, the plan
+/// then ends there (the docker group applies from the next login).
+pub fn plan_install(p: &Project, plan: &mut Plan) -> bool {
+    let EngineSetup::Installable { sudo, systemd } = p.facts.engine else { return false };
+    let admin = |program: &str| if sudo { p.cmd("sudo").arg(program) } else { p.cmd(program) };
+    let packages = ["docker.io", "docker-compose", "debootstrap"];
+    plan.check(Check::Confirm {
+        prompt: format!(
+            "install the Docker engine with apt-get ({}){} and start it",
+            packages.join(" "),
+            if sudo { " through sudo" } else { "" }
+        ),
+    })
+    .step("Update the package lists", Action::Run(admin("apt-get").arg("update")))
+    .step(
+        "Install the Docker engine and compose",
+        Action::Run(admin("apt-get").args(&["install", "-y"]).args(&packages)),
+    );
+    let start = if systemd {
+        Action::Run(admin("systemctl").args(&["start", "docker"]))
+    } else {
+        Action::Spawn { cmd: admin("dockerd"), log: p.path("target/dockerd.log") }
+    };
+    plan.step("Start the Docker daemon", start).step(
+        "Wait for the Docker daemon",
+        Action::WaitCmd {
+            expect: None,
+            probe: admin("docker").args(&["info", "--format", "{{.ServerVersion}}"]),
+            timeout: Duration::from_secs(60),
+            service: "the Docker daemon".into(),
+            logs: Cmd::new("tail", &p.root).args(&["-n", "20", "target/dockerd.log"]),
+        },
+    );
+    if sudo {
+        let user = &p.facts.user;
+        plan.step(
+            &format!("Let {user} use Docker (the docker group)"),
+            Action::Run(p.cmd("sudo").args(&["usermod", "--append", "--groups", "docker", user])),
+        )
         .step(
-            "Install the Docker engine and compose",
-            Action::Run(admin("apt-get").args(&["install", "-y"]).args(&packages)),
-        );
-        let start = if systemd {
-            Action::Run(admin("systemctl").args(&["start", "docker"]))
-        } else {
-            Action::Spawn { cmd: admin("dockerd"), log: self.path("target/dockerd.log") }
-        };
-        plan.step("Start the Docker daemon", start).step(
-            "Wait for the Docker daemon",
-            Action::WaitCmd {
-                expect: None,
-                probe: admin("docker").args(&["info", "--format", "{{.ServerVersion}}"]),
-                timeout: Duration::from_secs(60),
-                service: "the Docker daemon".into(),
-                logs: Cmd::new("tail", &self.root).args(&["-n", "20", "target/dockerd.log"]),
-            },
-        );
-        if sudo {
-            let user = &self.facts.user;
-            plan.step(
-                &format!("Let {user} use Docker (the docker group)"),
-                Action::Run(self.cmd("sudo").args(&["usermod", "--append", "--groups", "docker", user])),
-            )
-            .step(
-                "Docker is installed",
-                Action::Say(format!(
-                    "Docker is installed and running. {user} is now in the docker group, which applies from the next \
+            "Docker is installed",
+            Action::Say(format!(
+                "Docker is installed and running. {user} is now in the docker group, which applies from the next \
                      login: log out and in again (or run `newgrp docker`), then run `cargo xtask new` again."
-                )),
-            );
-        }
-        true
+            )),
+        );
     }
+    true
 }

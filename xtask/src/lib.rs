@@ -1,99 +1,74 @@
 //! RecordSponge's `cargo xtask`: the developer and deploy workflow as checked, dry-runnable plans.
+//!
+//! The core, each module using only those before it: `cmd` (commands as data), `process`
+//! (running them, on duct), `checks` (preconditions), `plan` (steps as data), `run` (the
+//! executor). The command table is `cli`; each command family plans its commands in its own
+//! file: `dev`, `backend`, `frontend`, `release` (image, push, staging, prod), `deploy` (the
+//! hosts), with `images` and `engine` shared by them, and the tools `doctor` and `bench`.
 
 pub mod checks;
 pub mod cli;
+pub mod cmd;
 pub mod config;
-pub mod engine;
 pub mod plan;
+pub mod process;
 pub mod project;
-pub mod quote;
 pub mod run;
 
 mod backend;
-mod deploy;
+pub mod bench;
+pub mod deploy;
 mod dev;
 mod doctor;
+pub mod engine;
 mod frontend;
 mod fsops;
 mod images;
 mod interrupt;
-mod json;
-mod releases;
-pub mod remote;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::FromArgMatches;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, Tool};
 use config::Config;
-use images::DevImage;
-use plan::Plan;
 use project::{detect_flavor, Facts, Project};
 
-/// The repository root: the parent of this crate's directory.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is inside the repository").to_path_buf()
+/// The configuration file, relative to the repository root.
+pub const CONFIG: &str = "config/recordsponge.toml";
+
+/// The repository root, found when the command runs (never baked in at compile time, so that
+/// checkouts sharing a target directory each act on their own tree): the parent of the xtask
+/// crate whose `cargo run` this is (cargo sets CARGO_MANIFEST_DIR for it), else the nearest
+/// ancestor of the working directory that holds the configuration.
+pub fn root() -> Result<PathBuf> {
+    let from_cargo = std::env::var_os("CARGO_MANIFEST_DIR")
+        .and_then(|dir| Path::new(&dir).parent().map(Path::to_path_buf))
+        .filter(|root| root.join(CONFIG).is_file());
+    if let Some(root) = from_cargo {
+        return Ok(root);
+    }
+    let cwd = std::env::current_dir()?;
+    match cwd.ancestors().find(|dir| dir.join(CONFIG).is_file()) {
+        Some(root) => Ok(root.to_path_buf()),
+        None => bail!(
+            "{} is not inside a RecordSponge checkout (no {CONFIG} here or above).\n  \
+             fix: cd into the repository, then run `cargo xtask ...`",
+            cwd.display()
+        ),
+    }
 }
 
-/// The plan of a command (every command but `doctor` and `completions`).
-pub fn plan(project: &Project, command: &Command) -> Result<Plan> {
-    let p = project;
-    Ok(match command {
-        Command::New => p.new_env(),
-        Command::Pull => p.pull(),
-        Command::Up => p.up(),
-        Command::Down => p.down(),
-        Command::Clobber => p.clobber(),
-        Command::Push { env } => match env.as_deref() {
-            None | Some("dev") => p.push_dev(),
-            Some(name) => p.push_env(&p.target(name)?),
-        },
-        Command::Initdb => p.initdb(),
-        Command::Dropdb => p.dropdb(),
-        Command::Psql => p.psql(),
-        Command::Clean => p.clean(),
-        Command::Test => p.test(),
-        Command::Lint => p.lint(),
-        Command::BackendBuild => p.dev_image_plan("backend-build", DevImage::Backend),
-        Command::BackendReload => p.backend_reload(),
-        Command::BackendLogs => p.backend_logs(),
-        Command::BackendTest { watch } => p.backend_test(*watch),
-        Command::BackendLock => p.backend_lock(),
-        Command::FrontendBuild => p.frontend_build(),
-        Command::FrontendImage => p.dev_image_plan("frontend-image", DevImage::Frontend),
-        Command::FrontendClean => p.frontend_clean(),
-        Command::FrontendDown => p.frontend_down(),
-        Command::FrontendLogs => p.frontend_logs(),
-        Command::FrontendRestart => p.frontend_restart(),
-        Command::FrontendTest => p.frontend_test(true),
-        Command::FrontendTestNoWatch => p.frontend_test(false),
-        Command::Image { env } => p.image(&p.target(env)?),
-        Command::Deploy { env, tag } => {
-            let target = p.target(env)?;
-            let image = p.deploy_image(&target, tag.as_deref())?;
-            p.deploy(&target, &image)
-        }
-        Command::Rollback { env, release } => p.rollback(&p.target(env)?, release.as_deref())?,
-        Command::Releases { env } => p.releases(&p.target(env)?),
-        Command::Lock { env, action } => p.lock(&p.target(env)?, *action),
-        Command::Staging => p.release(&p.target("staging")?),
-        Command::Prod => p.release(&p.target("prod")?),
-        Command::Compose { args } => p.compose_passthrough(args),
-        Command::Doctor | Command::Completions { .. } => {
-            unreachable!("doctor and completions run without a plan")
-        }
-    })
-}
-
-fn load(cli: &Cli) -> Result<Project> {
-    let root = root();
-    let path = cli.config.clone().unwrap_or_else(|| root.join("config/recordsponge.toml"));
+/// The project as this machine sees it: root, configuration, compose flavour and facts.
+pub fn load(config: Option<&Path>, compose: Option<config::FlavorChoice>) -> Result<Project> {
+    let root = root()?;
+    let path = config.map(Path::to_path_buf).unwrap_or_else(|| root.join(CONFIG));
     let config = Config::load(&path)?;
     let facts = Facts::probe(&root, &config);
-    let flavor = detect_flavor(cli.compose.unwrap_or(config.compose.flavor), facts.engine);
+    let flavor = detect_flavor(compose.unwrap_or(config.compose.flavor), facts.engine);
     Ok(Project { root, config, flavor, facts })
 }
 
@@ -102,7 +77,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         cli::command().print_help()?;
         return Ok(());
     };
-    if let Command::Completions { shell } = command {
+    if let Command::Tool(Tool::Completions { shell }) = command {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut cli::command(), "cargo-xtask", &mut script);
         return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
@@ -110,11 +85,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             _ => Ok(()),
         };
     }
-    let project = load(&cli)?;
-    if command == Command::Doctor {
-        return doctor::doctor(&project);
-    }
-    let plan = plan(&project, &command)?;
+    let project = load(cli.config.as_deref(), cli.compose)?;
+    let plan = match &command {
+        Command::Tool(Tool::Doctor) => return doctor::doctor(&project),
+        Command::Tool(Tool::Bench { what }) => return bench::run(&project, *what),
+        command => command.plan(&project)?.expect("every other command has a plan"),
+    };
     if cli.dry_run {
         print!("{}", plan.render());
         return Ok(());

@@ -7,149 +7,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Result;
+
 use crate::checks::Check;
-use crate::quote;
+use crate::cmd::{sh, Cmd, Vars};
 
 /// How often waits poll, and how plans say it. A probe costs little (an HTTP request, `docker
 /// exec`, a round trip on a shared ssh connection), and each poll saved shortens a deploy.
 pub const POLL: (Duration, &str) = (Duration::from_millis(200), "five times a second");
-
-/// One program to run: never a shell string on the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cmd {
-    pub program: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub dir: PathBuf,
-    /// The child gets the terminal (stdin too), and Ctrl-C ends it quietly: logs, psql, watchers.
-    pub terminal: bool,
-    /// Text written to the child's standard input (never a secret: plans are printed).
-    pub stdin: Option<String>,
-    /// A command for a remote shell (ssh): its words are quoted one by one and joined into
-    /// the last argument, after `%{var}`s are filled in, so a value cannot become syntax.
-    pub remote: Vec<String>,
-}
-
-impl Cmd {
-    pub fn new(program: &str, dir: &Path) -> Cmd {
-        Cmd {
-            program: program.to_string(),
-            args: Vec::new(),
-            env: Vec::new(),
-            dir: dir.to_path_buf(),
-            terminal: false,
-            stdin: None,
-            remote: Vec::new(),
-        }
-    }
-
-    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
-        self.args.push(arg.into());
-        self
-    }
-
-    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Cmd {
-        self.args.extend(args.iter().map(|a| a.as_ref().to_string()));
-        self
-    }
-
-    pub fn env(mut self, key: &str, value: impl Into<String>) -> Cmd {
-        self.env.push((key.to_string(), value.into()));
-        self
-    }
-
-    pub fn terminal(mut self, terminal: bool) -> Cmd {
-        self.terminal = terminal;
-        self
-    }
-
-    /// Sets the remote command (see `remote`).
-    pub fn remote(mut self, words: &[&str]) -> Cmd {
-        self.remote = words.iter().map(|w| w.to_string()).collect();
-        self
-    }
-
-    /// The argument vector: `args`, then the remote command as one quoted string.
-    pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.args.clone();
-        if !self.remote.is_empty() {
-            argv.push(quote::sh_join(&self.remote));
-        }
-        argv
-    }
-
-    pub fn stdin(mut self, text: impl Into<String>) -> Cmd {
-        self.stdin = Some(text.into());
-        self
-    }
-
-    /// The command with every `%{name}` in its arguments and stdin replaced by the value of
-    /// the plan variable `name` (set by earlier steps).
-    pub fn resolve(&self, vars: &Vars) -> anyhow::Result<Cmd> {
-        let mut cmd = self.clone();
-        for arg in cmd.args.iter_mut().chain(cmd.remote.iter_mut()) {
-            *arg = vars.fill(arg)?;
-        }
-        if let Some(text) = &cmd.stdin {
-            cmd.stdin = Some(vars.fill(text)?);
-        }
-        Ok(cmd)
-    }
-
-    /// The command line as a POSIX shell would read it.
-    pub fn line(&self) -> String {
-        let mut words = vec![quote::sh(&self.program)];
-        words.extend(self.argv().iter().map(|a| quote::sh(a)));
-        words.join(" ")
-    }
-
-    pub fn to_std(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(&self.program);
-        cmd.args(self.argv()).current_dir(&self.dir);
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        if self.stdin.is_some() {
-            cmd.stdin(std::process::Stdio::piped());
-        } else if !self.terminal {
-            cmd.stdin(std::process::Stdio::null());
-        }
-        cmd
-    }
-}
-
-/// Values learned while a plan runs (the live release on a host, say), used as `%{name}` in
-/// later steps' arguments. Dry runs print the placeholders.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Vars(std::collections::BTreeMap<String, String>);
-
-impl Vars {
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.0.insert(name.to_string(), value.into());
-    }
-
-    pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    /// `text` with each `%{name}` replaced; a name no step has set is a bug in the plan.
-    pub fn fill(&self, text: &str) -> anyhow::Result<String> {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("%{") {
-            let end = rest[start..]
-                .find('}')
-                .map(|e| start + e)
-                .ok_or_else(|| anyhow::anyhow!("unclosed %{{ in `{text}`"))?;
-            let name = &rest[start + 2..end];
-            let value =
-                self.0.get(name).ok_or_else(|| anyhow::anyhow!("the plan uses %{{{name}}} before any step set it"))?;
-            out.push_str(&rest[..start]);
-            out.push_str(value);
-            rest = &rest[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-}
 
 /// A program run in the running container of a compose service with `docker exec`, which
 /// costs no compose start-up (half a second and more for docker-compose v1) on every run, e.g.
@@ -163,6 +28,42 @@ pub struct ServiceExec {
     pub exec: Cmd,
     pub argv: Vec<String>,
 }
+
+/// The function of a `Decision`: the variables so far in, the variables it sets out.
+pub type Decide = dyn Fn(&Vars) -> Result<Vec<(String, String)>> + Send + Sync;
+
+/// A decision taken while a plan runs: a pure function (owned and unit-tested by the command
+/// family that plans it) of variables earlier steps set, returning the variables it sets.
+/// The executor only calls it. Two decisions are the same when they say the same `what`.
+#[derive(Clone)]
+pub struct Decision {
+    /// What is decided, from what: how plans print it.
+    pub what: String,
+    pub decide: std::sync::Arc<Decide>,
+}
+
+impl Decision {
+    pub fn new(
+        what: &str,
+        decide: impl Fn(&Vars) -> Result<Vec<(String, String)>> + Send + Sync + 'static,
+    ) -> Decision {
+        Decision { what: what.to_string(), decide: std::sync::Arc::new(decide) }
+    }
+}
+
+impl std::fmt::Debug for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Decision({:?})", self.what)
+    }
+}
+
+impl PartialEq for Decision {
+    fn eq(&self, other: &Decision) -> bool {
+        self.what == other.what
+    }
+}
+
+impl Eq for Decision {}
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,13 +84,8 @@ pub enum Action {
     WaitCmd { probe: Cmd, expect: Option<String>, timeout: Duration, service: String, logs: Cmd },
     /// Runs a program and keeps its trimmed standard output as the variable `var`.
     Capture { cmd: Cmd, var: String },
-    /// Picks the port of the next release: of `ports`, the one the live release (the variable
-    /// `live`: "PORT CONTAINER", empty before the first deploy) does not hold. Sets `new_port`,
-    /// `old_port` and `old_container`.
-    PickPort { live: String, ports: [u16; 2] },
-    /// Picks, from the release log in the variable `log`, the release before the live one
-    /// (`release`, when given, picks that one). Sets `image` and `commit`.
-    PickRelease { log: String, release: Option<String> },
+    /// A decision from values earlier steps learned (see `Decision`); sets variables.
+    Decide(Decision),
     /// Runs `each` for every line of `list`'s output after the first `skip`, as `%{line}`.
     ForEachLine { list: Cmd, skip: usize, each: Cmd },
     /// Polls `http://127.0.0.1:PORT/PATH` until it answers 200; on timeout prints `logs` and fails.
@@ -376,20 +272,8 @@ impl Plan {
                 let _ = writeln!(out, "{pad}%{{{var}}} = the output of");
                 self.render_cmd(out, "$", cmd, indent);
             }
-            Action::PickPort { live, ports } => {
-                let _ = writeln!(
-                    out,
-                    "{pad}%{{new_port}} = whichever of {} and {} the live release in %{{{live}}} does not hold; \
-                     %{{old_port}}, %{{old_container}} = the live release's",
-                    ports[0], ports[1]
-                );
-            }
-            Action::PickRelease { log, release } => {
-                let which = release
-                    .as_deref()
-                    .map(|r| format!("release {r}"))
-                    .unwrap_or("the release before the live one".into());
-                let _ = writeln!(out, "{pad}%{{image}}, %{{commit}} = {which}, from the release log in %{{{log}}}");
+            Action::Decide(decision) => {
+                let _ = writeln!(out, "{pad}decide: {}", decision.what);
             }
             Action::ForEachLine { list, skip, each } => {
                 let _ = writeln!(out, "{pad}for each line after the first {skip} of");
@@ -462,7 +346,7 @@ impl Plan {
     fn render_service_exec(&self, out: &mut String, exec: &ServiceExec, indent: usize) {
         let pad = " ".repeat(indent);
         let mut words = vec![exec.exec.line(), "CONTAINER".to_string()];
-        words.extend(exec.argv.iter().map(|a| quote::sh(a)));
+        words.extend(exec.argv.iter().map(|a| sh(a)));
         let _ = writeln!(out, "{pad}$ {}", words.join(" "));
         let _ = writeln!(out, "{pad}  where CONTAINER is the running {} container this lists:", exec.service);
         self.render_cmd(out, "$", &exec.find, indent + 2);
@@ -474,7 +358,7 @@ impl Plan {
             let _ = writeln!(out, "{pad}(in {})", self.rel(&cmd.dir));
         }
         if !cmd.env.is_empty() {
-            let env: Vec<String> = cmd.env.iter().map(|(k, v)| format!("{k}={}", quote::sh(v))).collect();
+            let env: Vec<String> = cmd.env.iter().map(|(k, v)| format!("{k}={}", sh(v))).collect();
             let _ = writeln!(out, "{pad}  env: {}", env.join(" "));
         }
         let _ = writeln!(out, "{pad}{prompt} {}", cmd.line());
@@ -490,26 +374,5 @@ impl Plan {
             Ok(p) => p.display().to_string(),
             Err(_) => path.display().to_string(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_filled_into_a_remote_command_are_quoted_as_words() {
-        let mut vars = Vars::default();
-        vars.set("name", "old'; reboot; echo '$(id)");
-        let cmd = Cmd::new("ssh", Path::new("/")).args(&["host", "--"]).remote(&["docker", "stop", "%{name}"]);
-        let resolved = cmd.resolve(&vars).unwrap();
-        assert_eq!(resolved.argv(), ["host", "--", r#"docker stop 'old'\''; reboot; echo '\''$(id)'"#]);
-    }
-
-    #[test]
-    fn an_unset_variable_is_an_error_not_an_empty_word() {
-        let cmd = Cmd::new("ssh", Path::new("/")).remote(&["docker", "stop", "%{nobody}"]);
-        let err = cmd.resolve(&Vars::default()).unwrap_err().to_string();
-        assert_eq!(err, "the plan uses %{nobody} before any step set it");
     }
 }

@@ -1,13 +1,15 @@
 //! The project a plan is built for: the repository root, its configuration, the compose to
-//! drive, and the facts read from the machine (git, terminal). Plans are pure functions of it,
-//! so tests build it with fixed facts.
+//! drive, and the facts read from the machine (git, docker, terminal) once at start-up. Plans
+//! are pure functions of it, so tests build it with fixed facts. Its builders are the commands
+//! and preconditions every command family shares: docker, compose, exec in a service.
 
 use std::path::{Path, PathBuf};
 
 use crate::checks::Check;
+use crate::cmd::Cmd;
 use crate::config::{Config, FlavorChoice};
 use crate::engine::EngineSetup;
-use crate::plan::{Cmd, ServiceExec};
+use crate::plan::{Plan, ServiceExec};
 
 /// Which compose implementation runs the stack. Container names differ between them
 /// (`project_service_1` and `project-service-1`), so plans never use container names.
@@ -54,8 +56,7 @@ impl Facts {
         let sh = xshell::Shell::new().ok();
         let git = |args: &[&str]| -> Option<String> {
             let sh = sh.as_ref()?;
-            sh.change_dir(root);
-            xshell::cmd!(sh, "git {args...}").quiet().ignore_stderr().read().ok()
+            xshell::cmd!(sh, "git -C {root} {args...}").quiet().ignore_stderr().read().ok()
         };
         let ca = std::env::var("RS_CA_BUNDLE").unwrap_or_else(|_| config.images.ca_bundle.clone());
         Facts {
@@ -63,7 +64,7 @@ impl Facts {
             branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "HEAD".into()),
             terminal: std::io::stdin().is_terminal(),
             ca_bundle: (!ca.is_empty()).then(|| PathBuf::from(ca)),
-            now: rfc3339(std::time::SystemTime::now()),
+            now: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             engine: EngineSetup::probe(),
             user: ["USER", "LOGNAME", "USERNAME"]
                 .iter()
@@ -75,23 +76,6 @@ impl Facts {
     }
 }
 
-/// Formats a time as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
-pub fn rfc3339(time: std::time::SystemTime) -> String {
-    let secs = time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// Resolves `auto` by asking the machine: the v2 plugin when `docker compose version` answers,
 /// else the standalone `docker-compose` when it is on PATH or about to be installed by `new`,
 /// else v2 (whose check then says how to install it).
@@ -101,13 +85,9 @@ pub fn detect_flavor(choice: FlavorChoice, engine: EngineSetup) -> Flavor {
         FlavorChoice::V1 => Flavor::V1,
         FlavorChoice::Auto if matches!(engine, EngineSetup::Installable { .. }) => Flavor::V1,
         FlavorChoice::Auto => {
-            let plugin = std::process::Command::new("docker")
-                .args(&["compose", "version"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+            let plugin = xshell::Shell::new().is_ok_and(|sh| {
+                xshell::cmd!(sh, "docker compose version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+            });
             if !plugin && which::which("docker-compose").is_ok() {
                 Flavor::V1
             } else {
@@ -118,6 +98,11 @@ pub fn detect_flavor(choice: FlavorChoice, engine: EngineSetup) -> Flavor {
 }
 
 impl Project {
+    /// A new plan for `cargo xtask COMMAND`.
+    pub fn plan(&self, command: &str) -> Plan {
+        Plan::new(&format!("cargo xtask {command}"), &self.root)
+    }
+
     pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.root.join(rel)
     }

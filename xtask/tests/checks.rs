@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use xtask::checks::{confirm_on, verify_login_in, Check};
-use xtask::plan::{Action, Cmd, Plan, ServiceExec};
+use xtask::cmd::Cmd;
+use xtask::plan::{Action, Plan, ServiceExec};
 use xtask::run::{execute, Options};
 
 fn temp(name: &str) -> PathBuf {

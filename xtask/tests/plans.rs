@@ -1,11 +1,12 @@
-//! Golden tests of every command's plan, for both compose flavours: the exact preconditions
-//! and argument vectors, compared with xtask/tests/golden/. No Docker needed.
+//! Golden tests of every command's plan: the exact preconditions and argument vectors,
+//! compared with xtask/tests/golden/NAME.txt (rendered with the compose v2 plugin; the test of
+//! compose v1 derives its expectation from the same file). The list of commands comes from the
+//! command table itself, so a command without a golden plan fails here. No Docker needed.
 //! `UPDATE_GOLDEN=1 cargo test -p xtask --test plans` rewrites the files after a deliberate change.
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use xtask::cli::{Cli, Command};
+use xtask::cli::{self, Command, Deploy};
 use xtask::config::Config;
 use xtask::engine::EngineSetup;
 use xtask::plan::{Action, Plan};
@@ -14,14 +15,14 @@ use xtask::project::{Facts, Flavor, Project};
 const ROOT: &str = "/srv/recordsponge";
 
 fn project(flavor: Flavor, ca: bool) -> Project {
-    let config_path = xtask::root().join("config/recordsponge.toml");
+    let config_path = xtask::root().unwrap().join(xtask::CONFIG);
     Project {
         root: PathBuf::from(ROOT),
         config: Config::load(&config_path).unwrap(),
         flavor,
         facts: Facts {
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            branch: "master".into(),
+            branch: "main".into(),
             terminal: false,
             ca_bundle: ca.then(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt")),
             now: "2026-11-28T12:00:00Z".into(),
@@ -32,81 +33,94 @@ fn project(flavor: Flavor, ca: bool) -> Project {
     }
 }
 
-fn plan_of(project: &Project, argv: &str) -> Plan {
-    let cli = Cli::try_parse_from(std::iter::once("xtask").chain(argv.split_whitespace()))
-        .unwrap_or_else(|e| panic!("`{argv}` does not parse: {e}"));
-    xtask::plan(project, &cli.command.expect("a command")).unwrap_or_else(|e| panic!("`{argv}`: {e:#}"))
+fn words(argv: &str) -> Vec<String> {
+    argv.split_whitespace().map(str::to_string).collect()
 }
 
-/// Every command line with a plan, and the golden file it renders to.
-const COMMANDS: &[(&str, &str)] = &[
-    ("new", "new"),
-    ("pull", "pull"),
-    ("up", "up"),
-    ("down", "down"),
-    ("clobber", "clobber"),
-    ("push", "push-dev"),
-    ("initdb", "initdb"),
-    ("dropdb", "dropdb"),
-    ("psql", "psql"),
-    ("clean", "clean"),
-    ("test", "test"),
-    ("lint", "lint"),
-    ("backend-build", "backend-build"),
-    ("backend-reload", "backend-reload"),
-    ("backend-logs", "backend-logs"),
-    ("backend-test", "backend-test"),
-    ("backend-test --watch", "backend-test-watch"),
-    ("backend-lock", "backend-lock"),
-    ("frontend-build", "frontend-build"),
-    ("frontend-image", "frontend-image"),
-    ("frontend-clean", "frontend-clean"),
-    ("frontend-down", "frontend-down"),
-    ("frontend-logs", "frontend-logs"),
-    ("frontend-restart", "frontend-restart"),
-    ("frontend-test", "frontend-test"),
-    ("frontend-test-no-watch", "frontend-test-no-watch"),
-    ("image staging", "image-staging"),
-    ("push staging", "push-staging"),
-    ("deploy staging", "deploy-staging"),
-    ("deploy prod --tag prod-0123456789ab", "deploy-prod-tag"),
-    ("staging", "staging"),
-    ("prod", "prod"),
-    ("compose ps --all", "compose-ps"),
-    ("rollback staging", "rollback-staging"),
-    ("rollback prod prod-0123456789ab", "rollback-prod-release"),
-    ("releases staging", "releases-staging"),
-    ("lock staging status", "lock-staging-status"),
-    ("lock staging release", "lock-staging-release"),
+fn plan_of(project: &Project, argv: &[String]) -> Option<Plan> {
+    let command = cli::parse(argv).unwrap_or_else(|e| panic!("`{}` does not parse: {e}", argv.join(" ")));
+    command.plan(project).unwrap_or_else(|e| panic!("`{}`: {e:#}", argv.join(" ")))
+}
+
+/// Variants of commands beyond the one line a command the table derives.
+const VARIANTS: &[&str] = &[
+    "backend-test --watch",
+    "push staging",
+    "deploy prod --tag prod-0123456789ab",
+    "rollback prod prod-0123456789ab",
+    "lock staging release",
+    "compose ps --all",
 ];
 
+/// Every command line with a plan: one for each command of the table, and the variants.
+fn every_plan() -> Vec<Vec<String>> {
+    let p = project(Flavor::V2, false);
+    let mut all: Vec<Vec<String>> = cli::every_invocation(&["staging"]);
+    all.extend(VARIANTS.iter().map(|v| words(v)));
+    all.into_iter().filter(|argv| plan_of(&p, argv).is_some()).collect()
+}
+
+/// The golden file's name: the command line's words joined by `-`.
+fn name(argv: &[String]) -> String {
+    argv.iter().map(|w| w.trim_start_matches('-')).collect::<Vec<_>>().join("-")
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.txt"))
+}
+
 fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.txt"));
+    let path = golden_path(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} is missing: run with UPDATE_GOLDEN=1 once", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("{} is missing: every command needs a golden plan (UPDATE_GOLDEN=1 writes it)", path.display())
+    });
     assert_eq!(actual, expected, "the plan differs from {}", path.display());
 }
 
 #[test]
-fn every_plan_matches_its_golden_file_for_both_compose_flavours() {
-    for (flavor, dir) in [(Flavor::V2, "v2"), (Flavor::V1, "v1")] {
-        let p = project(flavor, false);
-        for (argv, name) in COMMANDS {
-            golden(&format!("{dir}/{name}"), &plan_of(&p, argv).render());
+fn every_command_has_a_plan_matching_its_golden_file() {
+    let p = project(Flavor::V2, false);
+    let all = every_plan();
+    for argv in &all {
+        golden(&name(argv), &plan_of(&p, argv).unwrap().render());
+    }
+    // Every command of the table is covered (the tools without a plan aside).
+    for (_, names) in cli::grouped_names() {
+        for command in names {
+            let planned = all.iter().any(|argv| argv[0] == command);
+            let tool = ["doctor", "completions", "bench"].contains(&command.as_str());
+            assert!(planned != tool, "{command}: a command either has a golden plan or is a tool without one");
         }
+    }
+}
+
+/// The compose v1 plan of every command is its v2 plan with `docker-compose` for `docker
+/// compose` (and the v1 executable's check for the plugin's): nothing else differs.
+#[test]
+fn every_plan_with_compose_v1_differs_only_in_the_compose_invocation() {
+    let p = project(Flavor::V1, false);
+    for argv in every_plan() {
+        let v1 = plan_of(&p, &argv).unwrap().render();
+        let as_v2 = v1
+            .replace(
+                "`docker-compose` 1.29 or newer is on PATH",
+                "the compose plugin answers (`docker compose version`)",
+            )
+            .replace("docker-compose ", "docker compose ");
+        let expected = std::fs::read_to_string(golden_path(&name(&argv))).unwrap();
+        assert_eq!(as_v2, expected, "`{}` with compose v1", argv.join(" "));
     }
 }
 
 #[test]
 fn a_ca_bundle_is_handed_to_builds_and_containers() {
     let p = project(Flavor::V2, true);
-    golden("v2/backend-build-with-ca", &plan_of(&p, "backend-build").render());
-    let up = plan_of(&p, "up");
+    golden("backend-build-with-ca", &plan_of(&p, &words("backend-build")).unwrap().render());
+    let up = plan_of(&p, &words("up")).unwrap();
     let Action::Run(cmd) = &up.steps[0].action else { panic!("up starts with a command") };
     assert!(cmd.env.contains(&("RS_CA_BUNDLE".into(), "/etc/ssl/certs/ca-certificates.crt".into())));
 }
@@ -130,7 +144,7 @@ fn every_old_make_target_is_an_alias_with_the_same_plan() {
         ("frontend_test_no_watch", "frontend-test-no-watch"),
         ("ssh_deploy staging", "deploy staging"),
     ] {
-        let (a, b) = (plan_of(&p, old), plan_of(&p, new));
+        let (a, b) = (plan_of(&p, &words(old)).unwrap(), plan_of(&p, &words(new)).unwrap());
         assert_eq!(a.steps, b.steps, "{old} and {new} differ");
         assert_eq!(a.checks, b.checks, "{old} and {new} differ");
     }
@@ -140,12 +154,12 @@ fn every_old_make_target_is_an_alias_with_the_same_plan() {
 fn no_plan_names_a_container_or_runs_a_shell_on_the_host() {
     for flavor in [Flavor::V2, Flavor::V1] {
         let p = project(flavor, true);
-        for (argv, _) in COMMANDS {
-            for step in plan_of(&p, argv).steps {
+        for argv in every_plan() {
+            for step in plan_of(&p, &argv).unwrap().steps {
                 let text = format!("{:?}", step.action);
-                assert!(!text.contains("_1\"") && !text.contains("-1\""), "{argv}: a container name in {text}");
+                assert!(!text.contains("_1\"") && !text.contains("-1\""), "{argv:?}: a container name in {text}");
                 for shell in ["\"sh\"", "\"bash\", \"-c\"", "\"cmd\"", "\"-c\""] {
-                    assert!(!text.contains(&format!("program: {shell}")), "{argv}: a host shell in {text}");
+                    assert!(!text.contains(&format!("program: {shell}")), "{argv:?}: a host shell in {text}");
                 }
             }
         }
@@ -154,21 +168,25 @@ fn no_plan_names_a_container_or_runs_a_shell_on_the_host() {
 
 #[test]
 fn the_grouped_help_lists_every_command_exactly_once() {
-    let cmd = xtask::cli::command();
-    let declared: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
-    let grouped: Vec<&str> = xtask::cli::GROUPS.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+    let declared: Vec<String> = cli::command().get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let grouped: Vec<String> = cli::grouped_names().into_iter().flat_map(|(_, names)| names).collect();
+    let mut sorted = grouped.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), grouped.len(), "a command is in two groups");
+    assert_eq!(sorted.len(), declared.len(), "a command is in no group, or a grouped name is not a command");
+    let help = cli::command().render_help().to_string();
     for name in &declared {
-        assert_eq!(grouped.iter().filter(|g| *g == name).count(), 1, "{name} must be in exactly one group");
+        assert!(help.contains(&format!("  {name} ")), "the help does not list {name}:\n{help}");
     }
-    assert_eq!(declared.len(), grouped.len(), "a grouped name is not a command");
 }
 
 #[test]
 fn environments_come_from_rs_env_and_tags_from_deploy_tag() {
     // Parsed as the old CI ran it: `RS_ENV=staging make ...`, `DEPLOY_TAG=... make ssh_deploy`.
-    let cli = Cli::try_parse_from(["xtask", "deploy", "staging", "--tag", "staging-abc"]).unwrap();
-    assert_eq!(cli.command, Some(Command::Deploy { env: "staging".into(), tag: Some("staging-abc".into()) }));
-    let arg = xtask::cli::command()
+    let command = cli::parse(&words("deploy staging --tag staging-abc")).unwrap();
+    assert_eq!(command, Command::Deploy(Deploy::Deploy { env: "staging".into(), tag: Some("staging-abc".into()) }));
+    let arg = cli::command()
         .find_subcommand("deploy")
         .unwrap()
         .get_arguments()
@@ -180,7 +198,6 @@ fn environments_come_from_rs_env_and_tags_from_deploy_tag() {
 #[test]
 fn bad_environments_and_tags_are_refused_before_any_plan() {
     let p = project(Flavor::V2, false);
-    let parse = |argv: &[&str]| Cli::try_parse_from(std::iter::once("xtask").chain(argv.iter().copied())).unwrap();
     for (argv, expect) in [
         (&["image", "dev"][..], "`dev` is the local environment"),
         (&["image", "qa"][..], "the configured ones are prod, staging"),
@@ -190,7 +207,8 @@ fn bad_environments_and_tags_are_refused_before_any_plan() {
         (&["deploy", "staging", "--tag=-rm"][..], "is not a valid image tag"),
         (&["push", "Staging"][..], "is not a valid environment name"),
     ] {
-        let err = xtask::plan(&p, &parse(argv).command.unwrap()).unwrap_err();
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        let err = cli::parse(&argv).unwrap().plan(&p).unwrap_err();
         assert!(format!("{err:#}").contains(expect), "{argv:?}: {err:#}");
     }
 }
@@ -203,10 +221,10 @@ fn new_offers_to_install_a_missing_engine_on_debian() {
     ] {
         let mut p = project(Flavor::V1, false);
         p.facts.engine = setup;
-        golden(&format!("v1/{name}"), &plan_of(&p, "new").render());
+        golden(name, &plan_of(&p, &words("new")).unwrap().render());
     }
     // Where it cannot be installed from here, the docker checks say how.
     let mut p = project(Flavor::V2, false);
     p.facts.engine = EngineSetup::Missing;
-    assert_eq!(plan_of(&p, "new"), plan_of(&project(Flavor::V2, false), "new"));
+    assert_eq!(plan_of(&p, &words("new")), plan_of(&project(Flavor::V2, false), &words("new")));
 }

@@ -33,7 +33,7 @@ fn read_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
 }
 
 fn find(needs_host: bool) -> Result<Testbed, String> {
-    let root = xtask::root();
+    let root = xtask::root().unwrap();
     let docker = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
     if !docker.is_ok_and(|o| o.status.success()) {
         return Err("no Docker engine answers `docker info`".into());
