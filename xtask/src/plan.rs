@@ -92,7 +92,8 @@ pub enum Action {
     WaitHttp { port: u16, path: String, timeout: Duration, service: String, logs: Cmd },
     /// Uses a local image when present, else pulls it, else runs `fallback` to build an equivalent.
     EnsureImage { image: String, inspect: Cmd, pull: Cmd, fallback: Vec<Action> },
-    /// Copies `from` to `to`, runs `action`, then removes `to` whatever happened.
+    /// Copies `from` to `to` (making its directory when missing), runs `action`, then removes
+    /// `to` (and the directory it made) whatever happened.
     WithFile { from: PathBuf, to: PathBuf, action: Box<Action> },
     /// Removes, under each directory, entries with one of `names` and files with one of `extensions`.
     Clean { under: Vec<PathBuf>, names: Vec<String>, extensions: Vec<String>, skip: Vec<String> },

@@ -281,10 +281,18 @@ impl Run<'_> {
                 Ok(())
             }
             Action::WithFile { from, to, action } => {
+                // The directory too, when it is not there (a build context without `certs/`).
+                let made = to.parent().filter(|dir| !dir.exists());
+                if let Some(dir) = made {
+                    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                }
                 std::fs::copy(from, to)
                     .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
                 let result = self.act(action, title);
                 let _ = std::fs::remove_file(to);
+                if let Some(dir) = made {
+                    let _ = std::fs::remove_dir(dir);
+                }
                 result
             }
             Action::Clean { under, names, extensions, skip } => {
