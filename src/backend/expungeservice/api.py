@@ -13,8 +13,12 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 
 def _version() -> dict[str, object]:
+    """version.json's fields, and the release (the deployed container) when the deploy named it."""
     path: Path = current_app.config["RS_VERSION_FILE"]
-    return read_version(path)
+    info = read_version(path)
+    if current_app.config["RS_RELEASE"]:
+        info["release"] = current_app.config["RS_RELEASE"]
+    return info
 
 
 @api.get("/health")
@@ -24,11 +28,13 @@ def health() -> tuple[Response, int]:
         commit = _version().get("commit", "dev")
     except (OSError, ValueError) as error:
         commit = f"unknown ({error})"
+    name = current_app.config["RS_RELEASE"]
+    release = {"release": name} if name else {}
     problem = db.check()
     if problem is None:
-        return jsonify(status="ok", database="ok", commit=commit), 200
+        return jsonify(status="ok", database="ok", commit=commit, **release), 200
     current_app.logger.warning("health check failed: %s", problem)
-    return jsonify(status="error", database=problem, commit=commit), 503
+    return jsonify(status="error", database=problem, commit=commit, **release), 503
 
 
 @api.get("/version")

@@ -20,6 +20,9 @@ class Settings:
     tier: str
     static_dir: Path
     version_file: Path
+    # The deployed container's own name, set by the deploy (RS_RELEASE): every response names
+    # it, so that a deploy can tell which container answered through the proxy.
+    release: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +33,5 @@ class Settings:
             tier=tier,
             static_dir=Path(os.environ.get("RS_STATIC_DIR", DEFAULT_STATIC_DIR)),
             version_file=Path(os.environ.get("RS_VERSION_FILE", DEFAULT_VERSION_FILE)),
+            release=os.environ.get("RS_RELEASE", ""),
         )

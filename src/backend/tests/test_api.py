@@ -38,6 +38,17 @@ def test_health_reports_commit_from_version_file(app: Flask, client: FlaskClient
     assert client.get("/api/health").get_json()["commit"] == "abc123"
 
 
+def test_a_deployed_release_names_itself_in_every_response(app: Flask, client: FlaskClient) -> None:
+    app.config["DB_CONNECT"] = FakeConnection
+    release = "recordsponge-staging-20261128t120000z"
+    app.config["RS_RELEASE"] = release
+    health = client.get("/api/health")
+    assert health.get_json()["release"] == release
+    assert client.get("/api/version").get_json() == {"commit": "dev", "release": release}
+    assert health.headers["X-RecordSponge-Release"] == release
+    assert client.get("/").headers["X-RecordSponge-Release"] == release
+
+
 def test_version_without_version_file(client: FlaskClient) -> None:
     response = client.get("/api/version")
     assert response.status_code == 200
