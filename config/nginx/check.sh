@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Checks the production nginx sites of this directory with `nginx -t`, in a throwaway copy of
-# Debian's main config (/etc/nginx/nginx.conf) with a self-signed certificate in a temp dir, so
-# no certificate, no /etc/nginx/recordsponge and no running nginx are needed.
-# Needs nginx and openssl (xtask/testbed/host.sh installs nginx). Prints nginx's verdict.
+# Checks the site templates of this directory with `nginx -t`, rendered as setup-host.sh
+# renders them (TLS and plain http, staging and prod), in a throwaway copy of Debian's main
+# config with a self-signed certificate in a temp dir: no certificate, no /etc/nginx/recordsponge
+# and no running nginx needed. Needs nginx and openssl. Prints nginx's verdict.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 command -v nginx > /dev/null || { echo "check.sh: nginx is not installed" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/sites"
+mkdir -p "$tmp/sites" "$tmp/live"
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=recordsponge.test \
   -keyout "$tmp/privkey.pem" -out "$tmp/fullchain.pem" 2> /dev/null
+cp "$here/proxy.conf" "$tmp/"
+port=8000
 for env in staging prod; do
-  cp "$here/$env.upstream.conf" "$tmp/"
-  sed -e "s#/etc/letsencrypt/live/[^/]*/#$tmp/#" \
-      -e "s#/etc/nginx/recordsponge/#$tmp/#" \
-      "$here/recordsponge-$env.conf" > "$tmp/sites/recordsponge-$env.conf"
+  printf 'upstream recordsponge_%s { server 127.0.0.1:9 down; }\n' "$env" > "$tmp/$env.upstream.conf"
+  for template in site.conf.in site-http.conf.in; do
+    port=$((port + 1))
+    sed -e "s/@ENV@/$env/g" -e "s/@DOMAIN@/$env-$port.recordsponge.test/g" -e "s/@HTTP_PORT@/$port/g" \
+        -e "s#/etc/letsencrypt/live/[^/]*/#$tmp/#" -e "s#/etc/nginx/recordsponge/#$tmp/#" \
+        -e "s#listen 443 ssl#listen $((port + 100)) ssl#; s#listen \[::\]:443 ssl#listen [::]:$((port + 100)) ssl#" \
+        "$here/$template" > "$tmp/sites/$env-$template.conf"
+  done
+  # Both templates of one environment include its upstream, which nginx refuses twice: once here.
+  sed -i "s#^include $tmp/$env.upstream.conf;##" "$tmp/sites/$env"-*.conf
+  echo "include $tmp/$env.upstream.conf;" > "$tmp/sites/$env-upstream.conf"
 done
 
 # Debian's main config as on the production host, with its sites and conf.d replaced by ours

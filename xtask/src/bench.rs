@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::config::Config;
+use crate::fleet::{Fleet, Load, USER};
 use crate::project::Project;
 
 /// What to measure.
@@ -20,12 +21,17 @@ pub enum Bench {
     /// `new` on a fresh volume set against the sequence it replaced: up -d, sleep 10, initdb
     /// (target: at most 0.60x)
     New,
+    /// A deploy under a request loop against the old pull/stop/run, on a production host in a
+    /// container (failed requests: 0; wall time at most 1.30x), and the time to refuse a deploy
+    /// that cannot succeed and a second deploy while one runs (under 2 s)
+    Deploy,
 }
 
 pub fn run(p: &Project, what: Bench) -> Result<()> {
     match what {
         Bench::Compile => compile(p, 2, 15),
         Bench::New => new(p, 3),
+        Bench::Deploy => deploy(p),
     }
 }
 
@@ -273,5 +279,158 @@ fn new(p: &Project, runs: usize) -> Result<()> {
     }
     header("up; sleep 10; init", "new");
     row(&format!("median of {runs} runs, ms (compose {flavor})"), median(old_t), median(ours_t), 0.60, true);
+    Ok(())
+}
+
+/// The same release deployed under a request loop through the host's nginx, once with the old
+/// sequence (one ssh command: docker pull; docker stop; docker rm; docker run, as
+/// src/ops/Makefile's ssh_deploy did) on the prod site, once with `cargo xtask deploy` on the
+/// staging site, each replacing a running release; then how soon a deploy that cannot succeed
+/// (no registry login) and a second deploy while one runs are refused. On a fleet host
+/// (xtask::fleet), set up untimed by `cargo xtask staging` (so from a clean tree).
+fn deploy(p: &Project) -> Result<()> {
+    let fleet = Fleet::start(p, &format!("rsbench{}", std::process::id()), 1, true, &[8080, 8081])?;
+    let host = fleet.hosts[0].name.clone();
+    fleet.set_up(p, &host, &["staging=_@8080".into(), "prod=_@8081".into()])?;
+    let env_text = fleet.app_database(p, &host, "staging")?;
+    for env in ["staging", "prod"] {
+        fleet.exec(&host, None, &["dd", &format!("of=/etc/recordsponge/{env}.env"), "status=none"], Some(&env_text))?;
+    }
+    let mut config = p.config.clone();
+    let repository = format!("{}/recordsponge/bench-expungeservice", fleet.registry);
+    config.compose.project = "rsbenchdeploy".into();
+    config.deploy.repository = repository.clone();
+    config.deploy.ssh_config = fleet.ssh_config.display().to_string();
+    for (name, env) in config.environments.iter_mut() {
+        env.host = host.clone();
+        env.check_url = format!("http://127.0.0.1:{}/api/version", if name == "prod" { 8081 } else { 8080 });
+    }
+    let path = fleet.dir.join("bench.toml");
+    config.write(&path)?;
+    let home = fleet.dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh"))?;
+
+    let sh = Shell::new()?;
+    sh.change_dir(&p.root);
+    sh.set_var("DOCKER_CONFIG", &fleet.docker_config);
+    sh.set_var("HOME", &home);
+    let xtask = std::env::current_exe()?;
+    let quietly = |args: &[&str]| -> Result<()> {
+        let out = cmd!(sh, "{xtask} --config {path} {args...}").ignore_status().output()?;
+        if !out.status.success() {
+            bail!("`cargo xtask {}` failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    };
+
+    eprintln!(
+        "set-up (untimed): the release built, pushed and deployed to staging; the old sequence's first run on prod"
+    );
+    let build = timed(|| quietly(&["staging"]))?;
+    let tag = format!("staging-{}", p.facts.commit.chars().take(12).collect::<String>());
+    let image = format!("{repository}:{tag}");
+    let ssh_config = &fleet.ssh_config;
+    let old_name = "rs-bench-old";
+    let old_sequence = format!(
+        "docker pull {image} > /dev/null && (docker stop {old_name}; docker rm --force {old_name}) > /dev/null 2>&1; \
+         docker run --detach --name {old_name} --env-file /etc/recordsponge/prod.env --publish 127.0.0.1:3040:5000 \
+         --log-driver syslog --log-opt syslog-facility=local0 --log-opt tag={old_name} {image} > /dev/null"
+    );
+    let old = || -> Result<()> {
+        cmd!(sh, "ssh -F {ssh_config} {host} {old_sequence}").run()?;
+        Ok(())
+    };
+    fleet.exec(
+        &host,
+        Some(USER),
+        &["dd", "of=/etc/nginx/recordsponge/prod.upstream.conf", "status=none"],
+        Some("upstream recordsponge_prod { server 127.0.0.1:3040; }\n"),
+    )?;
+    fleet.exec(&host, Some(USER), &["sudo", "-n", "nginx", "-s", "reload"], None)?;
+    old()?;
+    let (staging, prod) = (fleet.hosts[0].ports[&8080], fleet.hosts[0].ports[&8081]);
+    let answers = |port: u16| crate::fleet::get(port, "/api/health").0 == 200;
+    let until = |port: u16| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !answers(port) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until(prod);
+
+    eprintln!("the old sequence under a request loop through nginx");
+    let load = Load::start(prod, "/api/health");
+    let old_time = timed(old)?;
+    // It returns before the app answers: the outage lasts until it does.
+    until(prod);
+    std::thread::sleep(Duration::from_secs(1));
+    let (old_failed, old_total) = load.stop("the old sequence");
+
+    eprintln!("cargo xtask deploy under a request loop through nginx");
+    let load = Load::start(staging, "/api/health");
+    let ours = timed(|| quietly(&["deploy", "staging", "--tag", &tag]))?;
+    std::thread::sleep(Duration::from_secs(1));
+    let (our_failed, our_total) = load.stop("cargo xtask deploy");
+
+    eprintln!("a deploy that cannot succeed (no registry login), and a second deploy while one runs");
+    let empty = fleet.dir.join("no-login");
+    std::fs::create_dir_all(&empty)?;
+    let doomed = timed(|| {
+        let out = cmd!(sh, "{xtask} --config {path} staging").env("DOCKER_CONFIG", &empty).ignore_status().output()?;
+        if out.status.success() {
+            bail!("`staging` without a registry login did not refuse");
+        }
+        Ok(())
+    })?;
+    let first = duct::cmd(&xtask, ["--config", &path.display().to_string(), "deploy", "staging", "--tag", &tag])
+        .env("DOCKER_CONFIG", &fleet.docker_config)
+        .env("HOME", &home)
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .start()?;
+    std::thread::sleep(Duration::from_millis(500));
+    let second = timed(|| {
+        let out = cmd!(sh, "{xtask} --config {path} deploy staging --tag {tag}").ignore_status().output()?;
+        if out.status.success() {
+            bail!("a second deploy ran while one was running");
+        }
+        Ok(())
+    })?;
+    first.wait()?;
+
+    println!("{:<40}{:>12}{:>12}  target", "", "old", "xtask");
+    println!(
+        "{:<40}{:>12}{:>12}  0 for xtask  {}",
+        "failed requests (of the loop)",
+        format!("{old_failed}/{old_total}"),
+        format!("{our_failed}/{our_total}"),
+        if our_failed == 0 { "ok" } else { "MISSED" }
+    );
+    let ratio = ours.as_secs_f64() / old_time.as_secs_f64();
+    println!(
+        "{:<40}{:>12.0}{:>12.0}  ratio {ratio:.2} <= 1.30  {}",
+        "deploy wall time (ms, build excluded)",
+        ms(old_time),
+        ms(ours),
+        if ratio <= 1.30 { "ok" } else { "MISSED" }
+    );
+    println!(
+        "{:<40}{:>12}{:>12.0}  < 2000  {}",
+        "refusal of a doomed deploy (ms)",
+        format!(">{:.0}", ms(build)),
+        ms(doomed),
+        if doomed < Duration::from_secs(2) { "ok" } else { "MISSED" }
+    );
+    println!(
+        "{:<40}{:>12}{:>12.0}  < 2000  {}",
+        "refusal of a second deploy (ms)",
+        "none",
+        ms(second),
+        if second < Duration::from_secs(2) { "ok" } else { "MISSED" }
+    );
+    println!(
+        "(the old sequence had no checks: it failed only after its build, which took the time shown, and had no lock)"
+    );
     Ok(())
 }

@@ -13,8 +13,9 @@ pub enum Check {
     Tool { program: String, version: Cmd, min: Option<(u32, u32)>, fix: String },
     /// `probe` succeeds (and, with `line`, prints that line).
     Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
-    /// `probe` succeeds and prints nothing (what it prints says why not: who holds a lock).
-    Empty { what: String, probe: Cmd, fix: String },
+    /// `probe` succeeds: something is free. When it exits with `taken`, someone holds it and
+    /// `holder` prints who.
+    Free { what: String, probe: Cmd, taken: i32, holder: Cmd, fix: String },
     /// HEAD is pushed to its upstream branch.
     GitPushed { root: PathBuf },
     /// A file the plan reads is present.
@@ -52,7 +53,7 @@ impl Check {
             }
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
             Check::Probe { what, .. } => what.clone(),
-            Check::Empty { what, .. } => what.clone(),
+            Check::Free { what, .. } => what.clone(),
             Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
             Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
             Check::PortFree { port, service, .. } => {
@@ -81,10 +82,17 @@ impl Check {
                     _ => Ok(()),
                 }
             }
-            Check::Empty { what, probe, fix } => match output(probe) {
-                Ok(out) if out.trim().is_empty() => Ok(()),
-                Ok(out) => fail(format!("{what}: no, {}", out.trim()), fix.as_str()),
-                Err(err) => fail(format!("{what}: cannot tell ({err})"), fix.as_str()),
+            Check::Free { what, probe, taken, holder, fix } => match crate::process::capture(probe) {
+                Ok(out) if out.status.success() => Ok(()),
+                Ok(out) if out.status.code() == Some(*taken) => {
+                    let who = output(holder).unwrap_or_default();
+                    let who = if who.trim().is_empty() { "someone (not recorded)" } else { who.trim() };
+                    fail(format!("{what}: no, it is held by {who}"), fix.as_str())
+                }
+                Ok(out) => {
+                    fail(format!("{what}: cannot tell ({})", crate::process::failure_text(probe, &out)), fix.as_str())
+                }
+                Err(err) => fail(format!("{what}: cannot tell ({err:#})"), fix.as_str()),
             },
             Check::GitPushed { root } => {
                 let ahead = output(&Cmd::new("git", root).args(&["rev-list", "--count", "@{upstream}..HEAD"]));

@@ -235,6 +235,19 @@ impl Command {
     }
 }
 
+impl Command {
+    /// Whether the command reaches the deploy hosts (over ssh).
+    pub fn reaches_hosts(&self) -> bool {
+        matches!(
+            self,
+            Command::Release(_)
+                | Command::Deploy(_)
+                | Command::Tool(Tool::Doctor)
+                | Command::Dev(Dev::Push { env: Some(_) })
+        )
+    }
+}
+
 /// How `cargo xtask` lists the commands: one group a family.
 fn groups() -> [(&'static str, clap::Command); 6] {
     let family = |augment: fn(clap::Command) -> clap::Command| augment(clap::Command::new("family"));

@@ -114,7 +114,8 @@ pub struct Deploy {
     pub ssh_config: String,
     /// On the host: the directory of each environment's lock, live release and release log.
     pub state_dir: String,
-    /// On the host: checks nginx's configuration, then reloads it gracefully.
+    /// On the host: checks nginx's configuration, then reloads it gracefully. Through sudo,
+    /// always `sudo -n` (a deploy has no terminal to type a password into).
     pub nginx_test: Vec<String>,
     pub nginx_reload: Vec<String>,
     /// Stopped containers of earlier releases kept on the host for rollback.
@@ -126,10 +127,11 @@ pub struct Deploy {
 pub struct Environment {
     /// The ssh host (an alias from the user's ~/.ssh/config, or user@host).
     pub host: String,
-    /// The two ports releases alternate on (the old keeps one while the new starts on the
-    /// other; nginx proxies to the live one). The first is the old Makefile's port.
+    /// The first and last of the loopback ports releases are published on: each new release
+    /// takes the lowest one no running container publishes (an old release may still be
+    /// finishing its requests on its own), and nginx proxies to it.
     pub ports: [u16; 2],
-    /// Release containers are named `CONTAINER-<commit>-<time>`.
+    /// Release containers are named `CONTAINER-<time>-<pid of the deploy>`.
     pub container: String,
     /// On the host: the nginx upstream file the deploy rewrites, and the upstream's name.
     pub upstream_file: String,
@@ -199,8 +201,24 @@ impl Config {
                 bail!("environments.{name}.host: `{}` is not an ssh host alias or user@host", env.host);
             }
             check_name(&format!("environments.{name}.container"), &env.container)?;
-            if env.ports[0] == 0 || env.ports[1] == 0 || env.ports[0] == env.ports[1] {
-                bail!("environments.{name}.ports: two different ports are needed (the live release and the next)");
+            if env.ports[0] == 0 || env.ports[0] >= env.ports[1] {
+                bail!(
+                    "environments.{name}.ports: [FIRST, LAST], a range of at least two ports (the live release and the next)"
+                );
+            }
+            for (other, o) in
+                self.environments.range::<String, _>((std::ops::Bound::Excluded(name), std::ops::Bound::Unbounded))
+            {
+                if o.host == env.host && o.ports[0] <= env.ports[1] && env.ports[0] <= o.ports[1] {
+                    bail!("environments.{name}.ports and environments.{other}.ports overlap on the host {}", env.host);
+                }
+            }
+            for (key, command) in
+                [("deploy.nginx_test", &self.deploy.nginx_test), ("deploy.nginx_reload", &self.deploy.nginx_reload)]
+            {
+                if command.first().map(String::as_str) == Some("sudo") && !command.iter().any(|a| a == "-n") {
+                    bail!("{key}: sudo without -n would wait for a password that a deploy cannot type: start it with [\"sudo\", \"-n\", ...]");
+                }
             }
             check_name(&format!("environments.{name}.upstream_name"), &env.upstream_name)?;
             if !env.health_path.starts_with('/') {
@@ -312,8 +330,8 @@ mod tests {
     #[test]
     fn the_shipped_configuration_is_valid() {
         let config = Config::parse(&shipped(), Path::new("x")).unwrap();
-        assert_eq!(config.environments["staging"].ports, [3032, 3034]);
-        assert_eq!(config.environments["prod"].ports, [3031, 3033]);
+        assert_eq!(config.environments["staging"].ports, [3032, 3039]);
+        assert_eq!(config.environments["prod"].ports, [3040, 3047]);
         assert_eq!(config.environments["prod"].syslog_facility, "local0");
     }
 
@@ -354,12 +372,16 @@ mod tests {
         let err = error_of(&shipped_with("[environments.staging]", "[environments.\"st aging\"]"));
         assert!(err.contains("`st aging` is not a valid environment name"), "{err}");
         let err = error_of(&shipped_with(
-            "host = \"recordsponge\"\nports = [3032",
-            "host = \"-oProxyCommand=x\"\nports = [3032",
+            "host = \"recordsponge\"\n# Releases are published",
+            "host = \"-oProxyCommand=x\"\n# Releases are published",
         ));
         assert!(err.contains("environments.staging.host: `-oProxyCommand=x` is not an ssh host alias"), "{err}");
         let err = error_of(&shipped_with("syslog_facility = \"local1\"", "syslog_facility = \"kern\""));
         assert!(err.contains("`kern` is not a syslog facility"), "{err}");
+        let err = error_of(&shipped_with("ports = [3040, 3047]", "ports = [3039, 3047]"));
+        assert!(err.contains("environments.prod.ports and environments.staging.ports overlap"), "{err}");
+        let err = error_of(&shipped_with("[\"sudo\", \"-n\", \"nginx\", \"-t\"]", "[\"sudo\", \"nginx\", \"-t\"]"));
+        assert!(err.contains("deploy.nginx_test: sudo without -n"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::checks::Check;
 use crate::cmd::Cmd;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Expect, Plan};
 use crate::project::Project;
 
 /// Whether this machine has a Docker engine, and whether `new` can install one.
@@ -80,7 +80,7 @@ pub fn plan_install(p: &Project, plan: &mut Plan) -> bool {
     plan.step("Start the Docker daemon", start).step(
         "Wait for the Docker daemon",
         Action::WaitCmd {
-            expect: None,
+            expect: Expect::Succeeds,
             probe: admin("docker").args(&["info", "--format", "{{.ServerVersion}}"]),
             timeout: Duration::from_secs(60),
             service: "the Docker daemon".into(),

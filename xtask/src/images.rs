@@ -36,7 +36,7 @@ pub fn with_ca(p: &Project, context: &Path, action: Action) -> Action {
 }
 
 /// The Debian base of the local equivalents: debootstrap, then `docker import`.
-fn ensure_debian(p: &Project) -> Action {
+pub fn ensure_debian(p: &Project) -> Action {
     let image = &p.config.images.debian;
     let (rootfs, tarball) = ("target/debian-rootfs", "target/debian-rootfs.tar");
     ensure(

@@ -21,9 +21,10 @@ pub mod deploy;
 mod dev;
 mod doctor;
 pub mod engine;
+pub mod fleet;
 mod frontend;
 mod fsops;
-mod images;
+pub mod images;
 mod interrupt;
 mod release;
 
@@ -62,12 +63,13 @@ pub fn root() -> Result<PathBuf> {
     }
 }
 
-/// The project as this machine sees it: root, configuration, compose flavour and facts.
-pub fn load(config: Option<&Path>, compose: Option<config::FlavorChoice>) -> Result<Project> {
+/// The project as this machine sees it: root, configuration, compose flavour and facts
+/// (`remote`: also what ssh says of the deploy hosts).
+pub fn load(config: Option<&Path>, compose: Option<config::FlavorChoice>, remote: bool) -> Result<Project> {
     let root = root()?;
     let path = config.map(Path::to_path_buf).unwrap_or_else(|| root.join(CONFIG));
     let config = Config::load(&path)?;
-    let facts = Facts::probe(&root, &config);
+    let facts = Facts::probe(&root, &config, remote);
     let flavor = detect_flavor(compose.unwrap_or(config.compose.flavor), facts.engine);
     Ok(Project { root, config, flavor, facts })
 }
@@ -85,7 +87,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             _ => Ok(()),
         };
     }
-    let project = load(cli.config.as_deref(), cli.compose)?;
+    let project = load(cli.config.as_deref(), cli.compose, command.reaches_hosts())?;
     let plan = match &command {
         Command::Tool(Tool::Doctor) => return doctor::doctor(&project),
         Command::Tool(Tool::Bench { what }) => return bench::run(&project, *what),

@@ -29,8 +29,27 @@ pub struct ServiceExec {
     pub argv: Vec<String>,
 }
 
-/// The function of a `Decision`: the variables so far in, the variables it sets out.
-pub type Decide = dyn Fn(&Vars) -> Result<Vec<(String, String)>> + Send + Sync;
+/// What a `Decision` decided: the variables it sets, and notes for the user (what it found).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decided {
+    pub vars: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+impl Decided {
+    pub fn set(mut self, var: &str, value: impl Into<String>) -> Decided {
+        self.vars.push((var.to_string(), value.into()));
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Decided {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// The function of a `Decision`: the variables so far in, what it decided out.
+pub type Decide = dyn Fn(&Vars) -> Result<Decided> + Send + Sync;
 
 /// A decision taken while a plan runs: a pure function (owned and unit-tested by the command
 /// family that plans it) of variables earlier steps set, returning the variables it sets.
@@ -43,10 +62,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub fn new(
-        what: &str,
-        decide: impl Fn(&Vars) -> Result<Vec<(String, String)>> + Send + Sync + 'static,
-    ) -> Decision {
+    pub fn new(what: &str, decide: impl Fn(&Vars) -> Result<Decided> + Send + Sync + 'static) -> Decision {
         Decision { what: what.to_string(), decide: std::sync::Arc::new(decide) }
     }
 }
@@ -65,6 +81,17 @@ impl PartialEq for Decision {
 
 impl Eq for Decision {}
 
+/// What a wait waits for in its probe's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// The probe succeeds.
+    Succeeds,
+    /// The probe succeeds and prints this.
+    Prints(String),
+    /// The probe succeeds and does not print this.
+    Lacks(String),
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -80,14 +107,20 @@ pub enum Action {
     Background { name: String, cmd: Cmd },
     /// Waits until the background program `name` has ended successfully, then does `action`.
     AfterBackground { name: String, action: Box<Action> },
-    /// Runs `probe` until it succeeds (and prints `expect`, when given); on timeout prints `logs` and fails.
-    WaitCmd { probe: Cmd, expect: Option<String>, timeout: Duration, service: String, logs: Cmd },
-    /// Runs a program and keeps its trimmed standard output as the variable `var`.
-    Capture { cmd: Cmd, var: String },
+    /// Runs `probe` until its output is as expected; on timeout prints `logs` and fails.
+    WaitCmd { probe: Cmd, expect: Expect, timeout: Duration, service: String, logs: Cmd },
+    /// Runs a program and keeps its trimmed standard output as the variable `var`. When
+    /// `optional`, a failure of the program (not of ssh's connection) leaves `var` empty.
+    Capture { cmd: Cmd, var: String, optional: bool },
+    /// Starts a program that holds something (a lock) until the plan ends: it must print `hello`
+    /// (written to its stdin) back, the sign that it holds it. When it exits with `taken`
+    /// instead, someone else holds it, and `holder` prints who. The plan stops as soon as the
+    /// program no longer runs.
+    Hold { what: String, cmd: Cmd, hello: String, taken: i32, holder: Cmd },
     /// A decision from values earlier steps learned (see `Decision`); sets variables.
     Decide(Decision),
-    /// Runs `each` for every line of `list`'s output after the first `skip`, as `%{line}`.
-    ForEachLine { list: Cmd, skip: usize, each: Cmd },
+    /// Runs `each` for every line of the variable `var`, as `%{line}`.
+    ForEach { var: String, each: Cmd },
     /// Polls `http://127.0.0.1:PORT/PATH` until it answers 200; on timeout prints `logs` and fails.
     WaitHttp { port: u16, path: String, timeout: Duration, service: String, logs: Cmd },
     /// Uses a local image when present, else pulls it, else runs `fallback` to build an equivalent.
@@ -252,7 +285,11 @@ impl Plan {
             Action::Run(cmd) => self.render_cmd(out, "$", cmd, indent),
             Action::RunIn(exec) => self.render_service_exec(out, exec, indent),
             Action::WaitCmd { probe, expect, timeout, .. } => {
-                let prints = expect.as_ref().map(|e| format!(" and prints {e}")).unwrap_or_default();
+                let prints = match expect {
+                    Expect::Succeeds => String::new(),
+                    Expect::Prints(text) => format!(" and prints {text}"),
+                    Expect::Lacks(text) => format!(" and does not print {text}"),
+                };
                 let _ =
                     writeln!(out, "{pad}until it succeeds{prints}, {}, for at most {}s:", POLL.1, timeout.as_secs());
                 self.render_cmd(out, "$", probe, indent);
@@ -269,17 +306,23 @@ impl Plan {
                 let _ = writeln!(out, "{pad}once the background {name} has succeeded:");
                 self.render_action(out, action, indent);
             }
-            Action::Capture { cmd, var } => {
-                let _ = writeln!(out, "{pad}%{{{var}}} = the output of");
+            Action::Capture { cmd, var, optional } => {
+                let empty = if *optional { " (empty if it fails)" } else { "" };
+                let _ = writeln!(out, "{pad}%{{{var}}} = the output of{empty}");
                 self.render_cmd(out, "$", cmd, indent);
+            }
+            Action::Hold { cmd, hello, taken, holder, .. } => {
+                let _ = writeln!(out, "{pad}held until the plan ends (it writes back `{hello}` once it holds):");
+                self.render_cmd(out, "$", cmd, indent);
+                let _ = writeln!(out, "{pad}when it exits with {taken} (held by another), who holds it:");
+                self.render_cmd(out, "$", holder, indent);
             }
             Action::Decide(decision) => {
                 let _ = writeln!(out, "{pad}decide: {}", decision.what);
             }
-            Action::ForEachLine { list, skip, each } => {
-                let _ = writeln!(out, "{pad}for each line after the first {skip} of");
-                self.render_cmd(out, "$", list, indent);
-                self.render_cmd(out, "  $", each, indent);
+            Action::ForEach { var, each } => {
+                let _ = writeln!(out, "{pad}for each line of %{{{var}}} as %{{line}}:");
+                self.render_cmd(out, "$", each, indent);
             }
             Action::WaitHttp { port, path, timeout, .. } => {
                 let _ = writeln!(

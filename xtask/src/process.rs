@@ -166,6 +166,13 @@ impl Held {
         for (key, value) in &cmd.env {
             e = e.env(key, value);
         }
+        // In its own process group: Ctrl-C on the terminal stops the plan's current step, and
+        // the plan then undoes what it did while it still holds what this holds.
+        #[cfg(unix)]
+        let e = e.before_spawn(|c| {
+            std::os::unix::process::CommandExt::process_group(c, 0);
+            Ok(())
+        });
         let reader = e.reader().map_err(|err| fail(format!("{:#}", start_error(cmd, err))))?;
         std::io::Write::write_all(&mut write_end, format!("{hello}\n").as_bytes())
             .map_err(|e| fail(format!("cannot write to `{}`: {e}", cmd.line())))?;
@@ -186,9 +193,12 @@ impl Held {
                 Err(_) => break None,
             }
         };
+        let stderr =
+            reader.try_wait().ok().flatten().map(|out| String::from_utf8_lossy(&out.stderr).trim().to_string());
+        let stderr = stderr.filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default();
         let why = match status {
-            Some(status) => format!("`{}` {}", cmd.line(), status_text(status)),
-            None => format!("`{}` ended without answering", cmd.line()),
+            Some(status) => format!("`{}` {}{stderr}", cmd.line(), status_text(status)),
+            None => format!("`{}` ended without answering{stderr}", cmd.line()),
         };
         Err((status, why))
     }

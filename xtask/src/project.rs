@@ -36,10 +36,16 @@ pub struct Facts {
     pub now: String,
     /// Whether the Docker engine is here, or can be installed by `new`.
     pub engine: EngineSetup,
-    /// The user's login name.
+    /// The user's login name, and the name of this machine (who deploys, from where).
     pub user: String,
+    pub machine: String,
+    /// This process's id (part of each release's name: two deploys never share one).
+    pub pid: u32,
     /// ssh can share one connection per host: OpenSSH on Unix, with ~/.ssh for the socket.
     pub ssh_multiplex: bool,
+    /// The user each deploy host's ssh alias logs in as (`ssh -G`), read for the commands that
+    /// reach a host: fixes name that user.
+    pub ssh_users: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Project {
@@ -50,14 +56,26 @@ pub struct Project {
 }
 
 impl Facts {
-    /// Reads the facts from this machine.
-    pub fn probe(root: &Path, config: &Config) -> Facts {
+    /// Reads the facts from this machine; `remote`: also what ssh says of the deploy hosts.
+    pub fn probe(root: &Path, config: &Config, remote: bool) -> Facts {
         use std::io::IsTerminal;
         let sh = xshell::Shell::new().ok();
+        let read = |line: xshell::Cmd| line.quiet().ignore_stderr().read().ok();
         let git = |args: &[&str]| -> Option<String> {
             let sh = sh.as_ref()?;
-            xshell::cmd!(sh, "git -C {root} {args...}").quiet().ignore_stderr().read().ok()
+            read(xshell::cmd!(sh, "git -C {root} {args...}"))
         };
+        let ssh_config: &[&str] = &match config.deploy.ssh_config.as_str() {
+            "" => vec![],
+            file => vec!["-F", file],
+        };
+        let mut ssh_users = std::collections::BTreeMap::new();
+        for host in config.environments.values().map(|e| &e.host).filter(|_| remote) {
+            let resolved = sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "ssh {ssh_config...} -G {host}")));
+            if let Some(user) = resolved.as_deref().and_then(|r| r.lines().find_map(|l| l.strip_prefix("user "))) {
+                ssh_users.insert(host.clone(), user.to_string());
+            }
+        }
         let ca = std::env::var("RS_CA_BUNDLE").unwrap_or_else(|_| config.images.ca_bundle.clone());
         Facts {
             commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
@@ -69,9 +87,13 @@ impl Facts {
             user: ["USER", "LOGNAME", "USERNAME"]
                 .iter()
                 .find_map(|k| std::env::var(k).ok())
+                .or_else(|| sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "id -un"))))
                 .unwrap_or_else(|| "unknown".into()),
+            machine: sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "hostname"))).unwrap_or_else(|| "unknown".into()),
+            pid: std::process::id(),
             ssh_multiplex: cfg!(unix)
                 && std::env::var_os("HOME").is_some_and(|home| Path::new(&home).join(".ssh").is_dir()),
+            ssh_users,
         }
     }
 }

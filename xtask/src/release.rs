@@ -57,7 +57,9 @@ pub fn image(p: &Project, t: &Target) -> Plan {
                 "build",
                 "--force-rm",
                 "--label",
-                &format!("org.recordsponge.env={}", t.name),
+                &format!("{}={}", deploy::ENV_LABEL, t.name),
+                "--label",
+                &format!("{}={}", deploy::COMMIT_LABEL, p.facts.commit),
                 "--tag",
                 &t.moving,
                 "--tag",
@@ -96,11 +98,10 @@ fn push_steps(p: &Project, t: &Target, plan: &mut Plan) {
     }
 }
 
-/// `staging` / `prod`: image, push and deploy of this commit, every precondition checked first.
+/// `staging` / `prod`: image, push and deploy of this commit, every precondition checked
+/// first; the build and push run under the environment's deploy lock.
 fn release(p: &Project, t: &Target) -> Plan {
-    let mut plan = p.plan(&t.name);
-    plan.extend(image(p, t));
-    push_steps(p, t, &mut plan);
-    plan.extend(deploy::deploy(p, t, &t.release));
-    plan
+    let mut build = image(p, t);
+    push_steps(p, t, &mut build);
+    deploy::deploy(p, t, &t.release, Some(build))
 }

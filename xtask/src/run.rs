@@ -12,8 +12,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::checks::{self, Check, Failure};
 use crate::cmd::{Cmd, Vars};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Plan, ServiceExec, Step, POLL};
-use crate::process::{self, Background};
+use crate::plan::{Action, Expect, Plan, ServiceExec, Step, POLL};
+use crate::process::{self, Background, Held};
 
 pub struct Options {
     pub yes: bool,
@@ -63,7 +63,7 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
     crate::interrupt::install();
     check_all(plan, opts)?;
     let started = Instant::now();
-    let mut run = Run { plan, opts, vars: Vars::default(), jobs: Vec::new() };
+    let mut run = Run { plan, opts, vars: Vars::default(), jobs: Vec::new(), held: Vec::new() };
     let result = run.steps();
     let background = match &result {
         // Nothing started in the background outlives a failed plan, nor is waited out.
@@ -74,6 +74,8 @@ pub fn execute(plan: &Plan, opts: &Options) -> Result<()> {
         // A plan ends only after its background programs have ended.
         Ok(()) => run.jobs.iter().try_for_each(|job| run.finish(job)),
     };
+    // What the plan held (a lock) is let go only now, after the undos.
+    run.held.iter_mut().for_each(|(_, held)| held.release());
     result?;
     background?;
     eprintln!("`{}` finished in {:.1}s", plan.command, started.elapsed().as_secs_f64());
@@ -92,6 +94,8 @@ struct Run<'a> {
     opts: &'a Options,
     vars: Vars,
     jobs: Vec<Job>,
+    /// What `Action::Hold` holds, and what it is.
+    held: Vec<(String, Held)>,
 }
 
 impl Run<'_> {
@@ -107,9 +111,12 @@ impl Run<'_> {
             }
             eprintln!("[{}/{}] {}", i + 1, n, step.title);
             let t = Instant::now();
-            let result = match &step.action {
-                Action::Background { name, cmd } => self.start(name, cmd, step.hint.as_deref()),
-                action => self.act(action, &step.title),
+            let result = match self.check_held() {
+                Err(err) => Err(err),
+                Ok(()) => match &step.action {
+                    Action::Background { name, cmd } => self.start(name, cmd, step.hint.as_deref()),
+                    action => self.act(action, &step.title),
+                },
             };
             if interrupted() && matches!(&step.action, Action::Run(cmd) if cmd.terminal) {
                 // Ctrl-C is how a followed log, a watcher or psql is left: not an error.
@@ -122,7 +129,15 @@ impl Run<'_> {
             };
             if let Some(err) = failure {
                 self.jobs.iter().for_each(|job| job.bg.kill());
-                self.undo(&done);
+                match self.check_held() {
+                    Ok(()) => self.undo(&done),
+                    // Another command may hold it now and act on what this one would undo.
+                    Err(lost) if !done.is_empty() => eprintln!(
+                        "not undoing what this did: {lost:#}, and another command may hold it now; \
+                         the next one reads what this one left and carries on from there"
+                    ),
+                    Err(_) => {}
+                }
                 let hint = step.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
                 return Err(err.context(format!("step [{}/{}] {} failed{hint}", i + 1, n, step.title)));
             }
@@ -180,6 +195,14 @@ impl Run<'_> {
         )
     }
 
+    /// Fails when something the plan holds was lost (its keeper ended: the connection dropped).
+    fn check_held(&self) -> Result<()> {
+        match self.held.iter().find(|(_, held)| !held.alive()) {
+            Some((what, held)) => bail!("lost {what}: `{}` ended (the connection dropped?)", held.cmd.line()),
+            None => Ok(()),
+        }
+    }
+
     /// Fails as soon as a background program has failed.
     fn check_jobs(&self) -> Result<()> {
         for job in &self.jobs {
@@ -199,16 +222,25 @@ impl Run<'_> {
             }
             Action::WaitCmd { probe, expect, timeout, service, logs } => {
                 let probe = probe.resolve(&self.vars)?;
-                let expect = expect.as_deref().map(|e| self.vars.fill(e)).transpose()?;
+                let expect = match expect {
+                    Expect::Succeeds => Expect::Succeeds,
+                    Expect::Prints(text) => Expect::Prints(self.vars.fill(text)?),
+                    Expect::Lacks(text) => Expect::Lacks(self.vars.fill(text)?),
+                };
                 let logs = logs.resolve(&self.vars)?;
                 self.wait_until(*timeout, service, &logs, || match process::capture(&probe) {
-                    Ok(out) if out.status.success() => match &expect {
-                        Some(expect) if !String::from_utf8_lossy(&out.stdout).contains(expect.as_str()) => {
-                            let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                            Probe::NotYet(format!("it answered `{answer}`, not {expect}"))
+                    Ok(out) if out.status.success() => {
+                        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                        match &expect {
+                            Expect::Prints(text) if !answer.contains(text.as_str()) => {
+                                Probe::NotYet(format!("expected {text}, and it answered `{answer}`"))
+                            }
+                            Expect::Lacks(text) if answer.contains(text.as_str()) => {
+                                Probe::NotYet(format!("it still answers `{answer}`"))
+                            }
+                            _ => Probe::Ready,
                         }
-                        _ => Probe::Ready,
-                    },
+                    }
                     Ok(out) if process::ssh_failed(&probe, out.status) => {
                         Probe::Unreachable(process::failure_text(&probe, &out))
                     }
@@ -246,20 +278,49 @@ impl Run<'_> {
                 self.finish(job)?;
                 self.act(action, title)
             }
-            Action::Capture { cmd, var } => {
-                let out = process::output(&cmd.resolve(&self.vars)?).map_err(|e| anyhow!(e))?;
-                self.vars.set(var, out.trim());
+            Action::Capture { cmd, var, optional } => {
+                let cmd = cmd.resolve(&self.vars)?;
+                let out = process::capture(&cmd)?;
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if out.status.success() {
+                    self.vars.set(var, text);
+                } else if *optional && !process::ssh_failed(&cmd, out.status) {
+                    self.vars.set(var, "");
+                } else {
+                    bail!(process::failure_text(&cmd, &out));
+                }
                 Ok(())
             }
+            Action::Hold { what, cmd, hello, taken, holder } => {
+                let cmd = cmd.resolve(&self.vars)?;
+                eprintln!("      $ {} (held until the plan ends)", cmd.line());
+                match Held::start(&cmd, &self.vars.fill(hello)?) {
+                    Ok(held) => {
+                        self.held.push((what.clone(), held));
+                        Ok(())
+                    }
+                    Err((Some(status), _)) if status.code() == Some(*taken) => {
+                        let holder = process::output(&holder.resolve(&self.vars)?).unwrap_or_default();
+                        let holder = if holder.trim().is_empty() { "someone (not recorded)" } else { holder.trim() };
+                        bail!("{what} is held by {holder}")
+                    }
+                    Err((_, why)) => bail!("cannot take {what}: {why}"),
+                }
+            }
             Action::Decide(decision) => {
-                for (var, value) in (decision.decide)(&self.vars)? {
+                let decided = (decision.decide)(&self.vars)?;
+                for note in &decided.notes {
+                    eprintln!("      {note}");
+                }
+                for (var, value) in decided.vars {
                     self.vars.set(&var, value);
                 }
                 Ok(())
             }
-            Action::ForEachLine { list, skip, each } => {
-                let listed = process::output(&list.resolve(&self.vars)?).map_err(|e| anyhow!(e))?;
-                for line in listed.lines().map(str::trim).filter(|l| !l.is_empty()).skip(*skip) {
+            Action::ForEach { var, each } => {
+                let lines: Vec<String> =
+                    self.vars.get(var).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+                for line in lines {
                     self.vars.set("line", line);
                     self.run_cmd(&each.resolve(&self.vars)?, title)?;
                 }
@@ -383,6 +444,7 @@ impl Run<'_> {
                 bail!("interrupted (Ctrl-C) while waiting for {service}");
             }
             self.check_jobs().with_context(|| format!("while waiting for {service}"))?;
+            self.check_held()?;
             if start.elapsed() >= timeout {
                 if let Probe::Unreachable(why) = last {
                     bail!("lost the connection while waiting for {service}: {why}");

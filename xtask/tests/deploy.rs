@@ -1,276 +1,246 @@
 //! The deploy suite: `staging`, `deploy`, `rollback`, `releases` and `lock` against a real
-//! loopback production host (xtask/testbed/host.sh): sshd reached through an ssh config alias,
-//! the same Docker engine, nginx in front, PostgreSQL on the host, the registry with a login.
-//! A request loop runs through nginx during every switch and must see no failed request.
+//! production host, as a container (xtask::fleet): its own Docker engine, sshd reached through
+//! an ssh config alias, nginx in front, PostgreSQL for the app, set up by
+//! config/nginx/setup-host.sh as an operator would; a registry with a login beside it. A request
+//! loop runs through the host's nginx during every switch and must see no failed request, also
+//! when a deploy is interrupted (Ctrl-C, or its ssh connection cut) at each step of the switch,
+//! and across the next deploy, which must carry on by itself.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{docker, get, refused, Run, Testbed};
+use common::{get, refused, Load, Run, Spawned, Xtask};
+use xtask::config::Config;
+use xtask::fleet::{Fleet, USER};
+use xtask::project::Project;
 
 struct Suite {
-    bed: Testbed,
-    config: PathBuf,
+    p: Project,
+    fleet: Fleet,
+    x: Xtask,
+    host: String,
     repository: String,
-    state: PathBuf,
+    /// The staging site's port on this machine.
     port: u16,
     secret: String,
-    /// Every output, to check that no secret ever appears.
-    outputs: std::cell::RefCell<Vec<String>>,
 }
 
-impl Drop for Suite {
-    /// Removes the releases, their images and the host state this suite made.
-    fn drop(&mut self) {
-        for env in ["staging", "prod"] {
-            let ids = docker(&["ps", "--all", "--quiet", "--filter", &format!("label=org.recordsponge.env={env}")]);
-            for id in ids.lines() {
-                let _ = Command::new("docker").args(["rm", "--force", id]).output();
-            }
-            let _ = std::fs::remove_dir_all(self.state.join(format!("{env}.lock")));
-            for file in ["live", "releases.log"] {
-                let _ = std::fs::remove_file(self.state.join(format!("{env}.{file}")));
-            }
-        }
-        // By tag, not id: a test tag shares its image with others (python's, the release's).
-        let tags = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.repository]);
-        for tag in tags.lines() {
-            let _ = Command::new("docker").args(["rmi", tag]).output();
-        }
-    }
-}
-
+/// The suite's fleet: one production host and a registry.
 fn setup() -> Option<Suite> {
-    let bed = common::testbed(true)?;
-    let h = |k: &str| bed.host.get(k).unwrap_or_else(|| panic!("host.env has no {k}")).clone();
-    let repository = format!("{}/recordsponge/e2e-expungeservice", bed.registry);
-    // The host's sudoers allows exactly these two commands to its deploy user (xtask/testbed/host.sh).
-    let nginx = |args: &str| format!("[\"sudo\", \"nginx\", \"-c\", \"{}\", {args}]", h("RS_NGINX_CONF"));
-    let config = bed.config(
-        "deploy.toml",
-        &[
-            ("project = \"recordsponge\"", "project = \"rsdeploy\""),
-            ("repository = \"recordsponge/expungeservice\"", &format!("repository = \"{repository}\"")),
-            ("ssh_config = \"\"", &format!("ssh_config = \"{}\"", h("RS_SSH_CONFIG"))),
-            ("state_dir = \"/var/lib/recordsponge\"", &format!("state_dir = \"{}\"", h("RS_HOST_STATE"))),
-            ("nginx_test = [\"sudo\", \"nginx\", \"-t\"]", &format!("nginx_test = {}", nginx("\"-t\""))),
-            (
-                "nginx_reload = [\"sudo\", \"nginx\", \"-s\", \"reload\"]",
-                &format!("nginx_reload = {}", nginx("\"-s\", \"reload\"")),
-            ),
-            ("keep_releases = 5", "keep_releases = 2"),
-            ("host = \"recordsponge\"\nports = [3032", &format!("host = \"{}\"\nports = [3032", h("RS_SSH_HOST"))),
-            ("host = \"recordsponge\"\nports = [3031", &format!("host = \"{}\"\nports = [3031", h("RS_SSH_HOST"))),
-            ("/etc/nginx/recordsponge/staging.upstream.conf", &h("RS_UPSTREAM_STAGING")),
-            ("/etc/nginx/recordsponge/prod.upstream.conf", &h("RS_UPSTREAM_PROD")),
-            (
-                "https://staging.recordsponge.com/api/version",
-                &format!("http://127.0.0.1:{}/api/version", h("RS_NGINX_STAGING_PORT")),
-            ),
-            (
-                "https://recordsponge.com/api/version",
-                &format!("http://127.0.0.1:{}/api/version", h("RS_NGINX_PROD_PORT")),
-            ),
-            ("/etc/recordsponge/staging.env", &h("RS_ENV_FILE_STAGING")),
-            ("/etc/recordsponge/prod.env", &h("RS_ENV_FILE_PROD")),
-            ("health_timeout = 30\n\n", "health_timeout = 15\n\n"),
-        ],
-    );
-    let secret = std::fs::read_to_string(h("RS_SECRET_FILE")).unwrap().trim().to_string();
-    assert!(secret.len() >= 8, "the test secret is too short to look for");
-    let port = h("RS_NGINX_STAGING_PORT").parse().unwrap();
-    let state = PathBuf::from(h("RS_HOST_STATE"));
-    Some(Suite { bed, config, repository, state, port, secret, outputs: Default::default() })
-}
-
-/// Requests through nginx, one after another, until stopped: how many failed.
-struct Load {
-    stop: Arc<AtomicBool>,
-    failed: Arc<AtomicUsize>,
-    total: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(port: u16) -> Load {
-        let (stop, failed, total) =
-            (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (s, f, t) = (stop.clone(), failed.clone(), total.clone());
-        let thread = std::thread::spawn(move || {
-            // Bounded: at most 50 000 requests, whatever happens.
-            while !s.load(Ordering::SeqCst) && t.load(Ordering::SeqCst) < 50_000 {
-                if get(port, "/api/health").0 != 200 {
-                    f.fetch_add(1, Ordering::SeqCst);
-                }
-                t.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Load { stop, failed, total, thread: Some(thread) }
+    if !common::engine("deploy suite") {
+        return None;
+    }
+    let p = xtask::load(None, None, false).unwrap();
+    let fleet = Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), 1, true, &[8080, 8081]).unwrap();
+    let host = fleet.hosts[0].name.clone();
+    fleet.set_up(&p, &host, &["staging=_@8080".into(), "prod=_@8081".into()]).unwrap();
+    let env_text = fleet.app_database(&p, &host, "staging").unwrap();
+    let secret = env_text.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap().to_string();
+    for (env, tier) in [("staging", "TIER=staging"), ("prod", "TIER=production")] {
+        let text = env_text.replace("TIER=staging", tier);
+        fleet
+            .exec(&host, None, &["dd", &format!("of=/etc/recordsponge/{env}.env"), "status=none"], Some(&text))
+            .unwrap();
     }
 
-    /// Stops the loop: (failed, total).
-    fn stop(mut self) -> (usize, usize) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.take().unwrap().join().unwrap();
-        (self.failed.load(Ordering::SeqCst), self.total.load(Ordering::SeqCst))
+    // The shipped configuration, pointed at the fleet.
+    let mut config: Config = p.config.clone();
+    let repository = format!("{}/recordsponge/e2e-expungeservice", fleet.registry);
+    config.compose.project = "rsdeploy".into();
+    config.deploy.repository = repository.clone();
+    config.deploy.ssh_config = fleet.ssh_config.display().to_string();
+    config.deploy.keep_releases = 2;
+    for (name, env) in config.environments.iter_mut() {
+        env.host = host.clone();
+        env.check_url = format!("http://127.0.0.1:{}/api/version", if name == "prod" { 8081 } else { 8080 });
+        env.health_timeout = 20;
     }
+    let path = fleet.dir.join("deploy.toml");
+    config.write(&path).unwrap();
+    // HOME of the xtask runs: their ~/.ssh holds the shared ssh connections.
+    let home = fleet.dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config), ("HOME", &home)]);
+    let port = fleet.hosts[0].ports[&8080];
+    Some(Suite { p, host, repository, port, secret, fleet, x })
 }
 
 impl Suite {
-    fn record(&self, run: Run) -> Run {
-        self.outputs.borrow_mut().push(run.out.clone());
-        run
-    }
-
     fn xtask(&self, args: &[&str]) -> Run {
-        self.record(self.bed.run(&self.config, args))
+        self.x.run(args)
     }
 
     fn ok(&self, args: &[&str]) -> Run {
-        let run = self.xtask(args);
-        assert!(run.ok, "`cargo xtask {}` failed:\n{}", args.join(" "), run.out);
-        run
+        self.x.ok(args)
     }
 
-    /// Runs `args` under a request loop through nginx; asserts no request failed.
+    fn spawn(&self, args: &[&str]) -> Spawned {
+        Spawned::start(self.x.command(args))
+    }
+
+    /// Runs `args` under a request loop through nginx; asserts that no request failed.
     fn under_load(&self, args: &[&str]) -> Run {
-        let load = Load::start(self.port);
-        std::thread::sleep(Duration::from_millis(300));
+        let load = Load::start(self.port, "/api/health");
         let run = self.xtask(args);
-        let (failed, total) = load.stop();
-        eprintln!("    request loop during `{}`: {failed} failed of {total}", args.join(" "));
+        let (failed, total) = load.stop(&format!("`{}`", args.join(" ")));
         assert_eq!(failed, 0, "requests failed during `{}` ({failed} of {total})", args.join(" "));
         assert!(total > 10, "the request loop barely ran ({total})");
         run
     }
 
-    fn serves(&self) -> String {
+    /// The release that answers through nginx now.
+    fn serving(&self) -> String {
         let (status, body) = get(self.port, "/api/version");
         assert_eq!(status, 200, "nginx does not serve the app: {body}");
-        body
+        let version: serde_json::Value = serde_json::from_str(&body).unwrap();
+        version["release"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn host(&self, argv: &[&str]) -> String {
+        self.fleet.exec(&self.host, Some(USER), argv, None).unwrap()
+    }
+
+    /// The staging release containers running on the host once the stopped ones have ended.
+    fn running_releases(&self) -> Vec<String> {
+        let list =
+            || self.host(&["docker", "ps", "--filter", "label=org.recordsponge.env=staging", "--format", "{{.Names}}"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while list().lines().count() > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        list().lines().map(str::to_string).collect()
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.state.join("staging.releases.log")).unwrap_or_default()
+        self.fleet
+            .exec(&self.host, None, &["cat", "/var/lib/recordsponge/staging.releases.log"], None)
+            .unwrap_or_default()
     }
 
-    fn running_releases(&self) -> usize {
-        docker(&["ps", "--quiet", "--filter", "label=org.recordsponge.env=staging"]).lines().count()
-    }
-
-    /// The releases running once the old one has drained (it ends by itself after its last request).
-    fn settled_releases(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while self.running_releases() > 1 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        self.running_releases()
-    }
-
-    fn push_as(&self, image: &str, tag: &str) {
-        let target = format!("{}:{tag}", self.repository);
-        docker(&["tag", image, &target]);
+    /// A build of its own (its own digest) of `image`, pushed as `REPOSITORY:TAG`, with `more`
+    /// Dockerfile lines.
+    fn push_build(&self, image: &str, tag: &str, more: &str) -> String {
+        let dockerfile = format!("FROM {image}\nLABEL org.recordsponge.e2e-build={tag}\n{more}");
+        let local = format!("rsdeploy-e2e:{tag}");
         let out = Command::new("docker")
-            .args(["push", &target])
-            .env("DOCKER_CONFIG", &self.bed.docker_config)
-            .output()
+            .args(["build", "--quiet", "--tag", &local, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(dockerfile.as_bytes())?;
+                child.wait()
+            })
             .unwrap();
-        assert!(out.status.success(), "push {target}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.success(), "docker build of {local}");
+        let target = format!("{}:{tag}", self.repository);
+        self.fleet.push(&local, &target).unwrap();
+        target
     }
 
-    /// Starts `args` in the background; returns the child and a receiver of its output lines.
-    fn spawn(&self, args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-        let mut cmd = self.bed.command(&self.config, args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        (child, rx)
+    /// Cuts the deploy user's ssh connections on the host (its sessions end, as when the
+    /// network drops), from inside the fleet's own container.
+    fn cut_connections(&self) {
+        let _ = self.fleet.exec(&self.host, None, &["pkill", "-KILL", "-u", USER, "-x", "sshd"], None);
     }
-}
-
-/// Waits for a line containing `needle`; returns every line seen so far.
-fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
-            eprintln!("    | {line}");
-            let hit = line.contains(needle);
-            seen.push(line);
-            if hit {
-                return;
-            }
-        }
-    }
-    panic!("no line with `{needle}` within 300 s:\n{}", seen.join("\n"));
-}
-
-fn finish(child: std::process::Child, rx: std::sync::mpsc::Receiver<String>, mut seen: Vec<String>) -> (bool, String) {
-    let status = child.wait_with_output().unwrap().status;
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-        eprintln!("    | {line}");
-        seen.push(line);
-    }
-    (status.success(), seen.join("\n"))
 }
 
 #[test]
-fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
+fn deploys_survive_what_operators_do() {
     let Some(s) = setup() else { return };
-    let commit = String::from_utf8(
-        Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&s.bed.root).output().unwrap().stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
-    let release_tag = format!("staging-{}", &commit[..12]);
+    let commit = String::from_utf8(Command::new("git").args(["rev-parse", "HEAD"]).output().unwrap().stdout).unwrap();
+    let commit = commit.trim().to_string();
 
-    // Refused before anything is built or changed on the host.
-    let no_login = s.bed.dir.join("no-login");
+    refusals(&s);
+
+    // The first release: built, pushed, deployed; nginx serves it.
+    let run = s.ok(&["staging"]);
+    assert!(run.out.contains("no release serves yet"), "{}", run.out);
+    let first = s.serving();
+    assert!(first.starts_with("recordsponge-staging-"), "{first}");
+    let (_, version) = get(s.port, "/api/version");
+    assert!(version.contains(&commit), "the release does not report {commit}: {version}");
+    let release_image = format!("{}:staging-{}", s.repository, &commit[..12]);
+
+    same_build_redeploys(&s, &release_image);
+    rollbacks(&s, &release_image);
+    older_build_by_tag(&s, &release_image, &commit);
+    concurrent_deploys(&s, &release_image);
+    interruptions(&s, &release_image);
+    lock_and_history(&s);
+
+    // No secret from the host's env file appears in any output.
+    for out in s.x.outputs.borrow().iter() {
+        assert!(!out.contains(&s.secret), "a secret from the env file appeared in the output");
+    }
+}
+
+/// Refused before anything is built or changed on the host, each with its fix.
+fn refusals(s: &Suite) {
+    let no_login = s.fleet.dir.join("no-login");
     std::fs::create_dir_all(&no_login).unwrap();
-    let mut cmd = s.bed.command(&s.config, &["staging"]);
+    let mut cmd = s.x.command(&["staging"]);
     cmd.env("DOCKER_CONFIG", &no_login);
-    let run = s.record(s.bed.run_with(cmd, "staging (no registry login)"));
-    refused(&run, "staging without a registry login", &format!("not logged in to {}", s.bed.registry));
-
-    let no_env_file =
-        s.bed.variant(&s.config, "no-env-file.toml", &s.bed.host["RS_ENV_FILE_STAGING"], "/nonexistent/staging.env");
-    let run = s.record(s.bed.run(&no_env_file, &["staging"]));
     refused(
-        &run,
-        "staging without its env file on the host",
-        "/nonexistent/staging.env is readable on rs-test-host: no",
+        &s.x.run_with(cmd, "staging (no registry login)"),
+        "staging without a registry login",
+        &format!("not logged in to {}", s.fleet.registry),
     );
 
-    let other_branch = s.bed.variant(&s.config, "other-branch.toml", "branch = \"main\"", "branch = \"release\"");
+    // The env file unreadable for the deploy user: the fix keeps what it holds.
+    s.fleet.exec(&s.host, None, &["chown", "root", "/etc/recordsponge/staging.env"], None).unwrap();
+    let run = s.xtask(&["deploy", "staging"]);
+    refused(&run, "a deploy without its env file", "/etc/recordsponge/staging.env is readable on");
+    assert!(run.out.contains("touch /etc/recordsponge/staging.env && chown rsdeploy"), "{}", run.out);
+    s.fleet.exec(&s.host, None, &["chown", USER, "/etc/recordsponge/staging.env"], None).unwrap();
+
+    // sudo without the deploy user's rule: doctor and the deploy say so, naming the fix.
+    s.fleet.exec(&s.host, None, &["mv", "/etc/sudoers.d/recordsponge", "/root/sudoers.off"], None).unwrap();
+    let doctor = s.xtask(&["doctor"]);
+    assert!(
+        !doctor.ok && doctor.stdout.contains("FAILED  nginx's configuration is valid, tested by rsdeploy"),
+        "{}",
+        doctor.out
+    );
+    assert!(doctor.stdout.contains("FAILED  rsdeploy may reload nginx"), "{}", doctor.out);
+    refused(&s.xtask(&["deploy", "staging"]), "a deploy without sudo for nginx", "/etc/sudoers.d/recordsponge");
+    s.fleet.exec(&s.host, None, &["mv", "/root/sudoers.off", "/etc/sudoers.d/recordsponge"], None).unwrap();
+
+    // No registry login for the deploy user on the host.
+    s.fleet.exec(&s.host, Some(USER), &["docker", "logout", &s.fleet.registry], None).unwrap();
     refused(
-        &s.record(s.bed.run(&other_branch, &["prod"])),
+        &s.xtask(&["deploy", "staging"]),
+        "a deploy without the host's login",
+        &format!("rsdeploy is logged in to {} on", s.fleet.registry),
+    );
+    let password = std::fs::read_to_string(s.fleet.dir.join("registry-password")).unwrap();
+    s.fleet
+        .exec(
+            &s.host,
+            Some(USER),
+            &["docker", "login", "--username", "rstest", "--password-stdin", &s.fleet.registry],
+            Some(&password),
+        )
+        .unwrap();
+
+    let mut other_branch = Config::load(&s.x.config).unwrap();
+    other_branch.environments.get_mut("prod").unwrap().branch = Some("release".into());
+    let other = s.fleet.dir.join("other-branch.toml");
+    other_branch.write(&other).unwrap();
+    refused(
+        &s.x.run_with(s.x.command_with(&other, &["prod"]), "prod (another branch)"),
         "prod from another branch",
         "this environment deploys only from `release`",
     );
 
-    let dirty = s.bed.root.join("e2e-uncommitted.txt");
+    let dirty = s.p.root.join("e2e-uncommitted.txt");
     std::fs::write(&dirty, "not committed").unwrap();
-    let run = s.xtask(&["prod"]);
+    let run = s.xtask(&["staging"]);
     std::fs::remove_file(&dirty).unwrap();
-    refused(&run, "prod from a dirty tree", "uncommitted changes");
+    refused(&run, "staging from a dirty tree", "uncommitted changes");
 
     for (args, expect) in [
         (&["deploy", "staging;reboot"][..], "is not a valid environment name"),
@@ -281,89 +251,144 @@ fn deploys_are_checked_first_zero_downtime_reversible_locked_and_audited() {
         let run = s.xtask(args);
         assert!(!run.ok && run.out.contains(expect) && !run.out.contains("[1/"), "{args:?}:\n{}", run.out);
     }
-    assert_eq!(s.running_releases(), 0, "a refused deploy started a container");
+    assert!(s.host(&["docker", "ps", "--all", "--quiet"]).trim().is_empty(), "a refused deploy started a container");
     assert!(s.log().is_empty(), "a refused deploy wrote the release log");
+}
 
-    // The first release: built, pushed, deployed; nginx serves it.
-    s.ok(&["staging"]);
-    assert!(s.serves().contains(&commit), "the public endpoint does not report {commit}");
+/// Five redeploys of the live build back to back, under load: each switch is verified by the
+/// new release's own name, so none drops a request.
+fn same_build_redeploys(s: &Suite, image: &str) {
+    let tag = image.rsplit(':').next().unwrap();
+    let load = Load::start(s.port, "/api/health");
+    let mut names = Vec::new();
+    for _ in 0..5 {
+        s.ok(&["deploy", "staging", "--tag", tag]);
+        names.push(s.serving());
+    }
+    let (failed, total) = load.stop("five same-build redeploys");
+    assert_eq!(failed, 0, "{failed} of {total} requests failed during same-build redeploys");
+    names.dedup();
+    assert_eq!(names.len(), 5, "each redeploy serves a new release: {names:?}");
+    assert_eq!(s.running_releases(), [names[4].clone()], "old releases still run");
+}
 
-    // Redeploys under a steady request loop: no request fails.
-    s.under_load(&["deploy", "staging", "--tag", &release_tag]);
-    let release_image = format!("{}:{release_tag}", s.repository);
-    s.push_as(&release_image, "e2e-second");
-    s.under_load(&["deploy", "staging", "--tag", "e2e-second"]);
-    assert!(s.serves().contains(&commit));
-    assert_eq!(s.settled_releases(), 1, "the old release was not stopped");
-
-    // A release that never becomes healthy: the old one keeps serving, its logs are shown.
-    s.push_as("python:3.11-slim-bookworm", "e2e-broken");
-    let run = s.under_load(&["deploy", "staging", "--tag", "e2e-broken"]);
-    assert!(!run.ok, "a release that never became healthy was deployed:\n{}", run.out);
-    assert!(run.out.contains("is not ready after") && run.out.contains("undoing:"), "{}", run.out);
-    assert!(s.serves().contains(&commit));
-    assert_eq!(s.settled_releases(), 1, "the broken release was left running");
-    assert!(!s.state.join("staging.lock").exists(), "the failed deploy kept the lock");
-
-    // Rollback: to the release before the live one, through the same switch.
+/// A deploy then at once a rollback, then two rollbacks in a row: each goes one release further
+/// back, by digest.
+fn rollbacks(s: &Suite, image: &str) {
+    let b = s.push_build(image, "e2e-b", "");
+    let c = s.push_build(image, "e2e-c", "");
+    s.under_load(&["deploy", "staging", "--tag", "e2e-b"]);
+    s.under_load(&["deploy", "staging", "--tag", "e2e-c"]);
+    // The digest a release runs (its label), and the digest of a pushed build on the host.
+    let running = || {
+        let name = s.serving();
+        s.host(&["docker", "inspect", "--format", "{{index .Config.Labels \"org.recordsponge.digest\"}}", &name])
+            .trim()
+            .to_string()
+    };
+    let digest = |tag: &str| {
+        s.host(&["docker", "image", "inspect", "--format", "{{index .RepoDigests 0}}", tag]).trim().to_string()
+    };
+    assert_eq!(running(), digest(&c));
     let run = s.under_load(&["rollback", "staging"]);
-    assert!(run.ok, "rollback failed:\n{}", run.out);
-    assert!(run.out.contains(&format!("rolling back to {release_image}")), "{}", run.out);
-    let history = s.ok(&["releases", "staging"]).stdout;
-    for event in ["\tdeploy\t", "\tfailed", "\trollback\t"] {
-        assert!(history.contains(event), "`releases` lacks {event:?}:\n{history}");
-    }
-    assert_eq!(history.lines().filter(|l| l.ends_with("\tok")).count(), 4, "{history}");
+    assert!(run.out.contains("rolling back to"), "{}", run.out);
+    assert_eq!(running(), digest(&b), "the first rollback goes to the build before the live one");
+    s.under_load(&["rollback", "staging"]);
+    assert_eq!(running(), digest(image), "the second goes one further back, not forward to the one it left");
+    // And back to the newest by name.
+    s.under_load(&["deploy", "staging", "--tag", "e2e-c"]);
+}
 
-    // Two deploys at once: the second is refused at once, naming the holder.
-    let (first, rx) = s.spawn(&["deploy", "staging", "--tag", "e2e-second"]);
-    let mut seen = Vec::new();
-    wait_for_line(&rx, "Record who holds it", &mut seen);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !s.state.join("staging.lock/holder").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let second = s.xtask(&["deploy", "staging", "--tag", "e2e-second"]);
-    refused(&second, "a concurrent deploy", "deploy lock on rs-test-host is free: no");
-    assert!(second.out.contains("deploy of"), "the refusal does not name the holder:\n{}", second.out);
-    // Refused at once, not after waiting for the first: how fast is measured by xtask/bench/deploy.sh.
-    assert!(second.seconds < 10.0, "the concurrent deploy waited ({:.1}s) instead of being refused", second.seconds);
-    let (ok, out) = finish(first, rx, seen);
-    assert!(ok, "the first of two concurrent deploys failed:\n{out}");
+/// `deploy --tag` of a build of another commit, HEAD elsewhere: it serves, and the log records
+/// the image's commit.
+fn older_build_by_tag(s: &Suite, image: &str, head: &str) {
+    s.push_build(image, "e2e-older", "LABEL org.recordsponge.commit=0ldc0mm1t0000000000000000000000000000000\n");
+    let run = s.under_load(&["deploy", "staging", "--tag", "e2e-older"]);
+    assert!(run.out.contains("(commit 0ldc0mm1t000)"), "{}", run.out);
+    let last = s.log().lines().last().unwrap().to_string();
+    assert!(last.contains("\t0ldc0mm1t0000000000000000000000000000000\tok") && !last.contains(head), "{last}");
+}
 
-    // Interrupted mid-deploy (Ctrl-C): undone, the old release serves, the lock is free.
-    let load = Load::start(s.port);
-    let (child, rx) = s.spawn(&["deploy", "staging", "--tag", "e2e-broken"]);
-    let mut seen = Vec::new();
-    wait_for_line(&rx, "to be healthy", &mut seen);
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let (ok, out) = finish(child, rx, seen);
-    let (failed, _) = load.stop();
-    assert!(!ok && out.contains("undoing:"), "{out}");
+/// Two deploys started 0.3 s apart: one deploys, the other is refused at once, naming it.
+fn concurrent_deploys(s: &Suite, image: &str) {
+    let tag = image.rsplit(':').next().unwrap();
+    let load = Load::start(s.port, "/api/health");
+    let first = s.spawn(&["deploy", "staging", "--tag", tag]);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = s.spawn(&["deploy", "staging", "--tag", tag]);
+    let started = Instant::now();
+    let (ok2, out2) = second.finish(&s.x);
+    let refused_after = started.elapsed();
+    let (ok1, out1) = first.finish(&s.x);
+    let (failed, _) = load.stop("two deploys at once");
     assert_eq!(failed, 0);
-    assert!(s.serves().contains(&commit));
-    assert!(!s.state.join("staging.lock").exists(), "an interrupted deploy kept the lock");
-
-    // The ssh connection killed mid-deploy: the old release serves, the next deploy succeeds.
-    let load = Load::start(s.port);
-    let (child, rx) = s.spawn(&["deploy", "staging", "--tag", "e2e-second"]);
-    let mut seen = Vec::new();
-    wait_for_line(&rx, "Pull ", &mut seen);
-    Command::new("pkill").args(["-f", "ssh .*rs-test-host"]).status().unwrap();
-    let _ = finish(child, rx, seen);
-    let (failed, _) = load.stop();
-    assert_eq!(failed, 0, "requests failed when the connection was killed");
-    assert!(s.serves().contains(&commit));
-    if s.state.join("staging.lock").exists() {
-        // A deploy killed with its connection may keep the lock: the next run names it, and it is broken by hand.
-        let run = s.xtask(&["deploy", "staging"]);
-        assert!(!run.ok && run.out.contains("deploy of"), "{}", run.out);
-        s.ok(&["lock", "staging", "release", "--yes"]);
+    // Either may win the race; exactly one deploys.
+    let (loser, winner_ok) = if ok1 { (out2.clone(), ok1) } else { (out1.clone(), ok2) };
+    assert!(winner_ok && !(ok1 && ok2), "exactly one of two concurrent deploys runs:\n{out1}\n---\n{out2}");
+    assert!(
+        loser.contains("deploy lock on") && loser.contains("held by") && loser.contains(&format!("deploy of {image}")),
+        "{loser}"
+    );
+    if !ok2 {
+        assert!(refused_after < Duration::from_secs(2), "the second deploy was refused after {refused_after:?}");
     }
-    s.under_load(&["deploy", "staging", "--tag", &release_tag]);
+}
 
-    // No secret from the host's env file appears in any output.
-    for out in s.outputs.borrow().iter() {
-        assert!(!out.contains(&s.secret), "a secret from the env file appeared in the output");
+/// Ctrl-C and a cut connection at each step of the switch, under one request loop, each followed
+/// by a deploy that must carry on by itself. The release deployed takes two seconds to start,
+/// so that the health check is waited for.
+fn interruptions(s: &Suite, image: &str) {
+    let slow = "CMD [\"sh\", \"-c\", \"sleep 2 && exec gunicorn --config /src/backend/gunicorn.conf.py expungeservice.wsgi:app\"]\n";
+    s.push_build(image, "e2e-slow", slow);
+    let tag = "e2e-slow";
+    let load = Load::start(s.port, "/api/health");
+    for (at, when) in [
+        ("beside the live release", "before the health check"),
+        ("to be healthy", "during the health check"),
+        ("Check the nginx configuration", "after the upstream write"),
+        ("answers from", "after the reload"),
+        ("Wait for nginx's old workers", "after the record"),
+        ("Stop the releases that no longer serve", "during the old release's stop"),
+    ] {
+        for how in ["Ctrl-C", "a cut connection"] {
+            eprintln!("=== {how} {when}");
+            let mut deploy = s.spawn(&["deploy", "staging", "--tag", tag]);
+            deploy.wait_for(at);
+            if how == "Ctrl-C" {
+                deploy.signal("-INT");
+            } else {
+                s.cut_connections();
+            }
+            let (_, out) = deploy.finish(&s.x);
+            let next = s.xtask(&["deploy", "staging", "--tag", tag]);
+            assert!(next.ok, "the deploy after {how} {when} did not carry on by itself:\n{out}\n---\n{}", next.out);
+            assert_eq!(s.running_releases(), [s.serving()], "after {how} {when} and the next deploy");
+        }
     }
+    let (failed, total) = load.stop("every interruption and the deploys after them");
+    assert_eq!(failed, 0, "{failed} of {total} requests failed across the interruptions");
+}
+
+/// `lock status` during a deploy names it; `releases` shows the history and what serves.
+fn lock_and_history(s: &Suite) {
+    let mut deploy = s.spawn(&["deploy", "staging", "--tag", "e2e-slow"]);
+    deploy.wait_for("to be healthy");
+    let status = s.ok(&["lock", "staging", "status"]);
+    assert!(status.stdout.contains("is held by") && status.stdout.contains("deploy of"), "{}", status.out);
+    // The deploy killed outright: its lock ends with its connection, nothing to break by hand.
+    deploy.signal("-KILL");
+    let _ = deploy.finish(&s.x);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = s.ok(&["lock", "staging", "status"]);
+    while !status.stdout.contains("is free") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        status = s.ok(&["lock", "staging", "status"]);
+    }
+    assert!(status.stdout.contains("is free") && status.stdout.contains("ended without finishing"), "{}", status.out);
+    let releases = s.ok(&["releases", "staging"]);
+    for word in ["\tdeploy", "rollback", "interrupted", "serving now:"] {
+        let word = word.trim_start_matches('\t');
+        assert!(releases.stdout.contains(word), "`releases` lacks {word:?}:\n{}", releases.stdout);
+    }
+    s.under_load(&["deploy", "staging", "--tag", "e2e-c"]);
 }

@@ -1,27 +1,31 @@
 //! The end-to-end suite: the real `cargo xtask` binary drives a real Docker engine, as a new
-//! user would, on its own compose project, ports and volumes (never a developer's stack), and
-//! asserts on real outcomes. `bash xtask/testbed/run-tests.sh` provisions the engine and the
-//! registry and sets RS_E2E=required, so that a missing engine fails here instead of skipping.
+//! user would, on its own compose project, ports and volumes (never a developer's stack), with a
+//! registry with a login as a container beside it, and asserts on real outcomes.
+//! `bash xtask/testbed/run-tests.sh` provisions the engine and sets RS_E2E=required, so that a
+//! missing engine fails here instead of skipping.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{docker, get, refused, Run, Testbed};
+use common::{docker, get, refused, Run, Xtask};
+use xtask::config::Config;
+use xtask::fleet::Fleet;
 
 const PROJECT: &str = "rse2e";
 const BACKEND_PORT: u16 = 15080;
 const FRONTEND_PORT: u16 = 13080;
 
 struct Suite {
-    bed: Testbed,
-    config: PathBuf,
+    x: Xtask,
+    fleet: Fleet,
     backend_image: String,
 }
 
 impl Drop for Suite {
-    /// Leaves nothing behind, also when an assertion failed: containers, networks, volumes, the test image.
+    /// Leaves nothing behind, also when an assertion failed: containers, networks, volumes, the
+    /// test image (the fleet removes the registry).
     fn drop(&mut self) {
         let _ = self.xtask(&["compose", "down", "--volumes", "--remove-orphans"]);
         let _ = Command::new("docker").args(["image", "rm", "--force", &self.backend_image]).output();
@@ -29,32 +33,44 @@ impl Drop for Suite {
 }
 
 fn setup() -> Option<Suite> {
-    let bed = common::testbed(false)?;
-    let backend_image = format!("{}/recordsponge/expungeservice:dev", bed.registry);
-    let config = bed.config(
-        "e2e.toml",
-        &[
-            ("project = \"recordsponge\"", &format!("project = \"{PROJECT}\"")),
-            ("backend = 5000", &format!("backend = {BACKEND_PORT}")),
-            ("frontend = 3000", &format!("frontend = {FRONTEND_PORT}")),
-            ("backend_dev = \"recordsponge/expungeservice:dev\"", &format!("backend_dev = \"{backend_image}\"")),
-        ],
-    );
-    Some(Suite { bed, config, backend_image })
+    if !common::engine("end-to-end suite") {
+        return None;
+    }
+    let p = xtask::load(None, None, false).unwrap();
+    let fleet = Fleet::start(&p, &format!("rse2e{}", std::process::id()), 0, false, &[]).unwrap();
+    let backend_image = format!("{}/recordsponge/expungeservice:dev", fleet.registry);
+    let mut config: Config = p.config.clone();
+    config.compose.project = PROJECT.into();
+    config.ports.backend = BACKEND_PORT;
+    config.ports.frontend = FRONTEND_PORT;
+    config.images.backend_dev = backend_image.clone();
+    let path = fleet.dir.join("e2e.toml");
+    config.write(&path).unwrap();
+    let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config)]);
+    Some(Suite { x, fleet, backend_image })
 }
 
 impl Suite {
     fn xtask(&self, args: &[&str]) -> Run {
-        self.bed.run(&self.config, args)
+        self.x.run(args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        self.bed.ok(&self.config, args).out
+        self.x.ok(args).out
+    }
+
+    /// A variant of the suite's configuration.
+    fn variant(&self, name: &str, change: impl FnOnce(&mut Config)) -> std::path::PathBuf {
+        let mut config = Config::load(&self.x.config).unwrap();
+        change(&mut config);
+        let path = self.fleet.dir.join(name);
+        config.write(&path).unwrap();
+        path
     }
 
     fn sql(&self, query: &str) -> String {
         let args = ["compose", "exec", "-T", "-u", "postgres", "postgres", "psql", "-d", "recordsponge", "-tAc", query];
-        self.bed.ok(&self.config, &args).stdout.trim().to_string()
+        self.x.ok(&args).stdout.trim().to_string()
     }
 
     /// The ids of this project's containers (any state), sorted.
@@ -90,35 +106,29 @@ fn the_dev_environment_end_to_end() {
     let Some(s) = setup() else { return };
 
     // Faults first, on a machine where this project has nothing yet: each refused before any step.
-    let mut cmd = s.bed.command(&s.config, &["up"]);
+    let mut cmd = s.x.command(&["up"]);
     cmd.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
-    refused(
-        &s.bed.run_with(cmd, "up (daemon unreachable)"),
-        "up with the daemon down",
-        "the Docker daemon answers: no",
-    );
+    refused(&s.x.run_with(cmd, "up (daemon unreachable)"), "up with the daemon down", "the Docker daemon answers: no");
 
     let squatter = std::net::TcpListener::bind(("0.0.0.0", BACKEND_PORT)).unwrap();
     refused(&s.xtask(&["up"]), "up with a taken port", &format!("port {BACKEND_PORT} is taken"));
     drop(squatter);
 
-    let missing_env = s.bed.variant(
-        &s.config,
-        "missing-env.toml",
-        "env_files = [\"config/env/dev.env\"]",
-        "env_files = [\"config/env/missing.env\"]",
+    let missing_env = s.variant("missing-env.toml", |c| c.compose.env_files = vec!["config/env/missing.env".into()]);
+    refused(
+        &s.x.run_with(s.x.command_with(&missing_env, &["up"]), "up (env file missing)"),
+        "up without its env file",
+        "config/env/missing.env",
     );
-    refused(&s.bed.run(&missing_env, &["up"]), "up without its env file", "config/env/missing.env");
 
-    let broken = s.bed.dir.join("broken-compose.yml");
+    let broken = s.fleet.dir.join("broken-compose.yml");
     std::fs::write(&broken, "services:\n  postgres:\n    image: [unclosed\n").unwrap();
-    let broken_config = s.bed.variant(
-        &s.config,
-        "broken.toml",
-        "file = \"config/compose.yml\"",
-        &format!("file = \"{}\"", broken.display()),
+    let broken_config = s.variant("broken.toml", |c| c.compose.file = broken.clone());
+    refused(
+        &s.x.run_with(s.x.command_with(&broken_config, &["up"]), "up (broken compose file)"),
+        "up with a broken compose file",
+        "the compose file is valid: no",
     );
-    refused(&s.bed.run(&broken_config, &["up"]), "up with a broken compose file", "the compose file is valid: no");
 
     refused(
         &s.xtask(&["clobber"]),
@@ -165,25 +175,25 @@ fn the_dev_environment_end_to_end() {
 
     // The frontend's build is served by the backend.
     s.ok(&["frontend-build"]);
-    assert!(s.bed.root.join("src/frontend/build/index.html").is_file());
+    assert!(s.x.root.join("src/frontend/build/index.html").is_file());
     let (status, body) = get(BACKEND_PORT, "/");
     assert_eq!(status, 200);
     assert!(body.contains("<div id=\"root\">"), "{body}");
 
     // push: with the login it lands in the registry; without it, refused before anything runs.
-    let empty_config = s.bed.dir.join("no-login");
+    let empty_config = s.fleet.dir.join("no-login");
     std::fs::create_dir_all(&empty_config).unwrap();
-    let mut cmd = s.bed.command(&s.config, &["push"]);
+    let mut cmd = s.x.command(&["push"]);
     cmd.env("DOCKER_CONFIG", &empty_config);
     refused(
-        &s.bed.run_with(cmd, "push (no login)"),
+        &s.x.run_with(cmd, "push (no login)"),
         "push without a login",
-        &format!("not logged in to {}", s.bed.registry),
+        &format!("not logged in to {}", s.fleet.registry),
     );
     s.ok(&["push"]);
     let tags = Command::new("docker")
         .args(["manifest", "inspect", "--insecure", &s.backend_image])
-        .env("DOCKER_CONFIG", &s.bed.docker_config)
+        .env("DOCKER_CONFIG", &s.fleet.docker_config)
         .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
         .output()
         .unwrap();
@@ -206,14 +216,14 @@ fn the_dev_environment_end_to_end() {
     assert!(s.volumes().is_empty(), "clobber left volumes: {:?}", s.volumes());
 
     // clean removes caches, and nothing else.
-    let status_before = git_status(&s.bed.root);
-    let cache = s.bed.root.join("src/backend/expungeservice/__pycache__");
+    let status_before = git_status(&s.x.root);
+    let cache = s.x.root.join("src/backend/expungeservice/__pycache__");
     std::fs::create_dir_all(&cache).unwrap();
     std::fs::write(cache.join("e2e.cpython-311.pyc"), "x").unwrap();
-    std::fs::write(s.bed.root.join("src/backend/e2e-stale.pyc"), "x").unwrap();
+    std::fs::write(s.x.root.join("src/backend/e2e-stale.pyc"), "x").unwrap();
     s.ok(&["clean"]);
-    assert!(!cache.exists() && !s.bed.root.join("src/backend/e2e-stale.pyc").exists());
-    assert_eq!(git_status(&s.bed.root), status_before, "clean touched files other than caches");
+    assert!(!cache.exists() && !s.x.root.join("src/backend/e2e-stale.pyc").exists());
+    assert_eq!(git_status(&s.x.root), status_before, "clean touched files other than caches");
 }
 
 fn git_status(root: &Path) -> String {

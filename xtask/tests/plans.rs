@@ -28,7 +28,10 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             now: "2026-11-28T12:00:00Z".into(),
             engine: EngineSetup::Present,
             user: "dev".into(),
+            machine: "laptop".into(),
+            pid: 4242,
             ssh_multiplex: true,
+            ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
         },
     }
 }

@@ -1,20 +1,29 @@
-//! The deploy environments' hosts, over OpenSSH: zero-downtime deploys behind nginx, rollback,
-//! the release log and the deploy lock. Every remote argument is quoted one by one (see quote.rs); every ssh
-//! shares one multiplexed connection (one handshake per deploy); the user's ~/.ssh/config applies.
+//! The deploy environments, over OpenSSH (your own ssh and ~/.ssh/config; every ssh of a
+//! command shares one connection): deploys, rollbacks, the release history and the lock. What
+//! every environment shares lives here; how releases run is the environment's engine:
+//! `host` (one Docker host behind nginx).
 //!
-//! On the host, in `state_dir`: `ENV.lock/` (atomic mkdir; `holder` says who), `ENV.live`
-//! ("PORT CONTAINER" of the release nginx proxies to) and `ENV.releases.log` (one line a deploy or
-//! rollback: time, user, action, image, commit, result).
+//! The host's truth decides, never a deploy's memory: each command starts by reading what
+//! runs (which release nginx routes to, which release containers exist and on which ports).
+//! On the host, in `state_dir`, each environment has:
+//! - `ENV.lock`: the deploy lock, an flock held by a keeper process (`flock ... tee ENV.holder`)
+//!   for as long as the deploying command's ssh connection lives: a deploy whose process or
+//!   connection is gone holds nothing, so a lock is never stale;
+//! - `ENV.holder`: who holds (or last held) the lock: who, from where, what, since when;
+//! - `ENV.releases.log`: every attempt, one tab-separated line when it starts and one when it
+//!   ends (see `Attempt`).
 
-use std::time::Duration;
+mod host;
+
+pub use host::ENV_LABEL;
 
 use anyhow::{bail, Result};
 
-use crate::checks::Check;
+use crate::checks::{registry_of, Check};
 use crate::cli::{Deploy, LockAction};
 use crate::cmd::{sh, Cmd};
 use crate::config::{check_tag, Environment};
-use crate::plan::{Action, Decision, Plan};
+use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
 
 pub fn plan(p: &Project, command: &Deploy) -> Result<Plan> {
@@ -28,7 +37,7 @@ pub fn plan(p: &Project, command: &Deploy) -> Result<Plan> {
                 }
                 None => t.moving.clone(),
             };
-            deploy(p, &t, &image)
+            deploy(p, &t, &image, None)
         }
         Deploy::Rollback { env, release } => rollback(p, &Target::new(p, env)?, release.as_deref())?,
         Deploy::Releases { env } => releases(p, &Target::new(p, env)?),
@@ -36,16 +45,20 @@ pub fn plan(p: &Project, command: &Deploy) -> Result<Plan> {
     })
 }
 
-/// A deploy environment, resolved and validated: its name, settings and image tags.
+/// A deploy environment, resolved and validated: its name, settings, image tags and the name
+/// of the release a deploy would start.
 pub struct Target<'a> {
     pub name: String,
     pub env: &'a Environment,
     /// `REPOSITORY:ENV`, the moving tag (as the old Makefile tagged).
     pub moving: String,
-    /// `REPOSITORY:ENV-<commit>`, this release's own tag.
+    /// `REPOSITORY:ENV-<commit>`, this commit's own tag.
     pub release: String,
-    /// The release's containers on the host: `CONTAINER-<time>` (unique per deploy).
+    /// The name of a new release: `CONTAINER-<time>-<pid>`, unique to each deploy. It names its
+    /// container, and the release says it in every response (RS_RELEASE).
     pub container: String,
+    /// The user the host's ssh alias logs in as (the deploy user), as `ssh -G` says.
+    pub user: String,
 }
 
 impl Target<'_> {
@@ -56,44 +69,81 @@ impl Target<'_> {
         let short: String = p.facts.commit.chars().take(12).collect();
         let release = format!("{name}-{short}");
         check_tag(&release)?;
+        let time: String = p.facts.now.chars().filter(char::is_ascii_alphanumeric).collect();
         Ok(Target {
             name: name.to_string(),
             env,
             moving: format!("{repo}:{name}"),
             release: format!("{repo}:{release}"),
-            container: format!("{}-{}", env.container, p.facts.now.replace([':', '-'], "").to_lowercase()),
+            container: format!("{}-{}-{}", env.container, time.to_lowercase(), p.facts.pid),
+            user: p.facts.ssh_users.get(&env.host).cloned().unwrap_or_else(|| "DEPLOY_USER".into()),
         })
     }
 }
 
 /// `ssh [-F CONFIG] OPTIONS HOST -- 'ARG' 'ARG'...`: never prompting, and sharing one
 /// connection per host where it can (ControlMaster, its socket in ~/.ssh).
-pub fn ssh(p: &Project, host: &str, remote: &[&str]) -> Cmd {
+pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
     let mut cmd = p.cmd("ssh");
     if !p.config.deploy.ssh_config.is_empty() {
         cmd = cmd.args(&["-F", &p.config.deploy.ssh_config]);
     }
-    cmd = cmd.args(&["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
+    // A dead connection is noticed within 15 s, not when TCP gives up.
+    cmd = cmd.args(&["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5"]);
     if p.facts.ssh_multiplex {
         cmd = cmd.args(&["-o", "ControlMaster=auto", "-o", "ControlPath=~/.ssh/rs-%C", "-o", "ControlPersist=60"]);
     }
     cmd.args(&[host, "--"]).remote(remote)
 }
 
-/// The path of the environment's state file `ENV.WHAT` on the host.
+/// The environment's state file `ENV.WHAT` on its host.
 fn state(p: &Project, t: &Target, what: &str) -> String {
     format!("{}/{}.{what}", p.config.deploy.state_dir, t.name)
 }
 
-/// Prints the state file `path` (under `state_dir`) when it exists, and nothing otherwise.
-fn cat_state(p: &Project, t: &Target, path: &str) -> Cmd {
-    let dir = &p.config.deploy.state_dir;
-    ssh(p, &t.env.host, &["find", dir, "-maxdepth", "2", "-path", path, "-exec", "cat", "{}", "+"])
+/// Prints a state file of the environment when it exists, and nothing otherwise.
+fn cat_state(p: &Project, t: &Target, what: &str) -> Cmd {
+    let name = format!("{}.{what}", t.name);
+    ssh(
+        p,
+        &t.env.host,
+        &["find", &p.config.deploy.state_dir, "-maxdepth", "1", "-name", &name, "-exec", "cat", "{}", "+"],
+    )
 }
 
-/// The host answers over ssh without prompts, runs docker and curl, can read the env file,
-/// write its state and the nginx upstream file, and the lock is free.
-pub fn remote_checks(p: &Project, t: &Target) -> Vec<Check> {
+/// The exit status of the lock's `flock` when another holds it.
+const TAKEN: i32 = 75;
+
+/// The host answers over ssh without prompts and runs docker.
+fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
+    let host = &t.env.host;
+    vec![
+        Check::Tool {
+            program: "ssh".into(),
+            version: p.cmd("ssh").arg("-V"),
+            min: None,
+            fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
+        },
+        Check::Probe {
+            what: format!("ssh to {host} works without prompts"),
+            probe: ssh(p, host, &["true"]),
+            line: None,
+            fix: format!(
+                "make `ssh {host} true` work without a prompt: a `Host {host}` block in ~/.ssh/config, \
+                 your key loaded (`ssh-add`) and authorized on the host, its host key known (connect once with `ssh {host}`)"
+            ),
+        },
+        Check::Probe {
+            what: format!("docker answers on {host} for {}", t.user),
+            probe: ssh(p, host, &["docker", "version", "--format", "{{.Server.Version}}"]),
+            line: None,
+            fix: format!("on {host}, as root: install Docker and let {} use it: `usermod -aG docker {}` (config/nginx/README.md)", t.user, t.user),
+        },
+    ]
+}
+
+/// Everything a deploy of the environment needs on its host, checked before anything runs.
+fn deploy_checks(p: &Project, t: &Target) -> Vec<Check> {
     let host = &t.env.host;
     let probe = |what: String, remote: &[&str], fix: String| Check::Probe {
         what,
@@ -101,388 +151,586 @@ pub fn remote_checks(p: &Project, t: &Target) -> Vec<Check> {
         line: None,
         fix,
     };
-    let state_dir = &p.config.deploy.state_dir;
-    vec![
-            Check::Tool {
-                program: "ssh".into(),
-                version: p.cmd("ssh").arg("-V"),
-                min: None,
-                fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
-            },
-            probe(
-                format!("ssh to {host} works without prompts"),
-                &["true"],
-                format!(
-                    "make `ssh {host} true` work without a prompt: a `Host {host}` block in ~/.ssh/config, \
-                     your key loaded (`ssh-add`) and authorized on the host, its host key known (connect once with `ssh {host}`)"
-                ),
-            ),
-            probe(
-                format!("docker and curl answer on {host}"),
-                &["docker", "version", "--format", "{{.Server.Version}}"],
-                format!("on {host}: install Docker and let the ssh user use it (`sudo usermod -aG docker USER`); see config/nginx/README.md"),
-            ),
-            probe(format!("curl is on {host}"), &["curl", "--version"], format!("on {host}: `sudo apt-get install curl`")),
-            probe(
-                format!("{} is readable on {host}", t.env.env_file),
-                &["test", "-r", &t.env.env_file],
-                format!(
-                    "create it on {host} with the environment's settings (see config/nginx/README.md), readable by the ssh user: \
-                     ssh {host} sudo install -m 600 /dev/null {}",
-                    sh(&t.env.env_file)
-                ),
-            ),
-            probe(
-                format!("{state_dir} is writable on {host}"),
-                &["test", "-w", state_dir],
-                format!("ssh {host} sudo install -d -o \"$USER\" {}", sh(state_dir)),
-            ),
-            probe(
-                format!("{} is writable on {host}", t.env.upstream_file),
-                &["test", "-w", &t.env.upstream_file],
-                format!("set up nginx on {host} as config/nginx/README.md says (the deploy rewrites that file)"),
-            ),
-            Check::Empty {
-                what: format!("the {} deploy lock on {host} is free", t.name),
-                probe: cat_state(p, t, &format!("{}/holder", state(p, t, "lock"))),
-                fix: format!(
-                    "wait for that deploy to end; if it died, release the lock: cargo xtask lock {} release",
-                    t.name
-                ),
-            },
-        ]
+    let dir = &p.config.deploy.state_dir;
+    let registry = registry_of(&p.config.deploy.repository);
+    let login =
+        if registry == "docker.io" { vec!["docker", "login"] } else { vec!["docker", "login", registry.as_str()] };
+    let mut checks = reach_checks(p, t);
+    checks.extend([
+        probe(
+            format!("flock is on {host}"),
+            &["flock", "--version"],
+            format!("on {host}, as root: `apt-get install util-linux` (flock holds the deploy lock)"),
+        ),
+        probe(
+            format!("{dir} is writable on {host} for {}", t.user),
+            &["test", "-w", dir],
+            format!("on {host}, as root: `install -d -o {} -m 750 {}`", t.user, sh(dir)),
+        ),
+        probe(
+            format!("{} is logged in to {registry} on {host}", t.user),
+            &login,
+            format!("on {host}, as {}: `{}` (its docker pulls the releases)", t.user, login.join(" ")),
+        ),
+        lock_free(p, t),
+    ]);
+    checks.extend(host::checks(p, t));
+    checks
 }
 
-/// `deploy ENV`: runs `image` on the host through the health-gated switch.
-pub fn deploy(p: &Project, t: &Target, image: &str) -> Plan {
-    let mut plan = p.plan(&format!("deploy {}", t.name));
-    plan.checks(remote_checks(p, t));
-    switch(p, t, &mut plan, "deploy", image, &p.facts.commit, None);
+/// The lock is free (a shared flock for an instant, which a deploy's keeper waits out).
+fn lock_free(p: &Project, t: &Target) -> Check {
+    let lock = state(p, t, "lock");
+    Check::Free {
+        what: format!("the {} deploy lock on {} is free", t.name, t.env.host),
+        probe: ssh(
+            p,
+            &t.env.host,
+            &["flock", "--shared", "--nonblock", "--conflict-exit-code", &TAKEN.to_string(), &lock, "true"],
+        ),
+        taken: TAKEN,
+        holder: ssh(p, &t.env.host, &["cat", &state(p, t, "holder")]),
+        fix: format!(
+            "wait for that deploy to end (the lock ends with its connection); `cargo xtask lock {} status` shows it",
+            t.name
+        ),
+    }
+}
+
+/// The first step of a plan that changes the environment: its lock, held until the plan ends.
+fn take_lock(p: &Project, t: &Target, plan: &mut Plan, doing: &str) {
+    let f = &p.facts;
+    plan.step(
+        &format!("Take the {} deploy lock", t.name),
+        Action::Hold {
+            what: format!("the {} deploy lock on {}", t.name, t.env.host),
+            cmd: ssh(
+                p,
+                &t.env.host,
+                &[
+                    "flock",
+                    "--no-fork",
+                    "--wait",
+                    "1",
+                    "--conflict-exit-code",
+                    &TAKEN.to_string(),
+                    &state(p, t, "lock"),
+                    "tee",
+                    &state(p, t, "holder"),
+                ],
+            ),
+            hello: clean_field(&format!("{}@{}: {doing} as {}, since {}", f.user, f.machine, t.container, f.now)),
+            taken: TAKEN,
+            holder: ssh(p, &t.env.host, &["cat", &state(p, t, "holder")]),
+        },
+    )
+    .hint(&format!("another deploy of {} runs; `cargo xtask lock {} status` shows it", t.name, t.name));
+}
+
+/// A value for a log line or the holder file: one line, no tabs.
+fn clean_field(text: &str) -> String {
+    text.replace(['\t', '\n', '\r'], " ")
+}
+
+/// Appends a line to the environment's release log.
+fn append_log(p: &Project, t: &Target, line: String) -> Action {
+    let log = state(p, t, "releases.log");
+    Action::Run(
+        ssh(p, &t.env.host, &["dd", &format!("of={log}"), "oflag=append", "conv=notrunc", "status=none"]).stdin(line),
+    )
+}
+
+/// One line of the release log: `time user action release image digest commit result`.
+fn log_line(p: &Project, t: &Target, action: &str, image: &str, result: &str) -> String {
+    let f = &p.facts;
+    let user = clean_field(&format!("{}@{}", f.user, f.machine));
+    format!("{}\t{user}\t{action}\t{}\t{image}\t%{{digest}}\t%{{commit}}\t{result}\n", f.now, t.container)
+}
+
+/// `deploy ENV` (and the deploy of `staging`/`prod`, which first run `build` under the lock):
+/// runs `image` through the engine's health-gated switch.
+pub fn deploy(p: &Project, t: &Target, image: &str, build: Option<Plan>) -> Plan {
+    let mut plan = p.plan(&match &build {
+        Some(_) => t.name.clone(),
+        None => format!("deploy {}", t.name),
+    });
+    plan.checks(deploy_checks(p, t));
+    take_lock(p, t, &mut plan, &format!("deploy of {image}"));
+    if let Some(build) = build {
+        plan.extend(build);
+    }
+    read_state(p, t, &mut plan);
+    switch(p, t, &mut plan, "deploy", image);
     plan
 }
 
-/// `rollback ENV [RELEASE]`: the release before the live one (or RELEASE: a tag or commit
-/// from `releases ENV`), through the same health-gated switch.
+/// `rollback ENV [RELEASE]`: one release further back than the live one (or RELEASE: a
+/// release, tag, commit or digest from `releases ENV`), by its image digest, through the same
+/// health-gated switch.
 fn rollback(p: &Project, t: &Target, release: Option<&str>) -> Result<Plan> {
     if let Some(release) = release {
         check_tag(release)?;
     }
     let mut plan = p.plan(&format!("rollback {}", t.name));
-    plan.checks(remote_checks(p, t));
-    switch(p, t, &mut plan, "rollback", "%{image}", "%{commit}", Some(release.map(str::to_string)));
+    plan.checks(deploy_checks(p, t));
+    take_lock(p, t, &mut plan, &format!("rollback to {}", release.unwrap_or("the previous release")));
+    read_state(p, t, &mut plan);
+    let which = release.map(|r| format!("release {r}")).unwrap_or("one release further back than the live one".into());
+    let wanted = release.map(str::to_string);
+    plan.step(
+        "Choose the release to roll back to",
+        Action::Decide(Decision::new(
+            &format!("%{{image}} = the image digest of {which}, from %{{log}} and %{{live_digest}}"),
+            move |vars| {
+                let attempts = parse_log(vars.get("log"));
+                let to = rollback_target(&attempts, vars.get("live_digest"), wanted.as_deref())?;
+                Ok(Decided::default().set("image", to.digest.clone()).note(format!(
+                    "rolling back to {} ({}, commit {})",
+                    to.release,
+                    to.digest,
+                    short(&to.commit)
+                )))
+            },
+        )),
+    );
+    switch(p, t, &mut plan, "rollback", "%{image}");
     Ok(plan)
 }
 
-/// The release history from the host's log.
+/// Reads the environment's release log, and what runs on its hosts (the engine's truth).
+fn read_state(p: &Project, t: &Target, plan: &mut Plan) {
+    plan.step(
+        &format!("Read the release log of {}", t.name),
+        Action::Capture { cmd: cat_state(p, t, "releases.log"), var: "log".into(), optional: false },
+    );
+    host::read(p, t, plan);
+}
+
+/// Pulls `image` on the host and reads its identity from the image itself (never from this
+/// checkout): `%{digest}` (REPOSITORY@sha256:...) and `%{commit}` (its label); then the switch.
+fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &str) {
+    let host = &t.env.host;
+    let repository = p.config.deploy.repository.clone();
+    plan.step(&format!("Pull {image} on {host}"), Action::Run(ssh(p, host, &["docker", "pull", image]).quiet()))
+        .step(
+            "Read the image's identity",
+            Action::Capture {
+                cmd: ssh(p, host, &["docker", "image", "inspect", "--format", "{{json .}}", image]),
+                var: "inspect".into(),
+                optional: false,
+            },
+        )
+        .step(
+            "Identify the release by its digest",
+            Action::Decide(Decision::new(
+                "%{digest}, %{commit} = the image's repository digest and commit label, from %{inspect}",
+                move |vars| {
+                    let (digest, commit) = identity(vars.get("inspect"), &repository)?;
+                    Ok(Decided::default()
+                        .set("digest", digest.clone())
+                        .set("commit", commit.clone())
+                        .note(format!("the release is {digest} (commit {})", short(&commit))))
+                },
+            )),
+        )
+        .step(&format!("Log the start of the {action}"), append_log(p, t, log_line(p, t, action, image, "started")))
+        .undo_always(vec![append_log(p, t, log_line(p, t, action, image, "failed"))]);
+    host::switch(p, t, plan, append_log(p, t, log_line(p, t, action, image, "ok")));
+}
+
+/// The image's digest in `repository` and the commit it was built from, from `docker image
+/// inspect --format '{{json .}}'`.
+pub fn identity(inspect: &str, repository: &str) -> Result<(String, String)> {
+    let image: serde_json::Value =
+        serde_json::from_str(inspect).map_err(|e| anyhow::anyhow!("cannot read `docker image inspect`: {e}"))?;
+    let digests: Vec<&str> = image["RepoDigests"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+    let Some(digest) = digests.iter().find(|d| d.split('@').next() == Some(repository)) else {
+        bail!(
+            "the image has no digest in {repository} ({}): it was not pulled from that repository",
+            if digests.is_empty() { "none at all".to_string() } else { digests.join(", ") }
+        );
+    };
+    let commit = image["Config"]["Labels"][COMMIT_LABEL].as_str().unwrap_or("unknown").to_string();
+    Ok((digest.to_string(), commit))
+}
+
+/// The label the deployable image carries its commit in (`cargo xtask image` sets it).
+pub const COMMIT_LABEL: &str = "org.recordsponge.commit";
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// The release history from the host's log, and what runs now.
 fn releases(p: &Project, t: &Target) -> Plan {
     let mut plan = p.plan(&format!("releases {}", t.name));
-    plan.checks(remote_checks(p, t).into_iter().take(2))
-        .step(
-            &format!("Read the release log of {}", t.name),
-            Action::Capture { cmd: cat_state(p, t, &state(p, t, "releases.log")), var: "log".into() },
-        )
-        .step("Show it", Action::Say(format!("{LOG_HEADER}\n%{{log}}")));
+    plan.checks(reach_checks(p, t));
+    read_state(p, t, &mut plan);
+    plan.step(
+        "Tabulate them",
+        Action::Decide(Decision::new("%{report} = the history in %{log}, and what serves now", |vars| {
+            let report = format!("{}\n{}", history_table(&parse_log(vars.get("log"))), vars.get("serving_note"));
+            Ok(Decided::default().set("report", report))
+        })),
+    )
+    .step("Show them", Action::Say("%{report}".into()));
     plan
 }
 
 /// `lock ENV status|release`.
 fn lock(p: &Project, t: &Target, action: LockAction) -> Plan {
     let host = &t.env.host;
-    let lock = state(p, t, "lock");
     let name = if action == LockAction::Status { "status" } else { "release" };
     let mut plan = p.plan(&format!("lock {} {name}", t.name));
-    plan.checks(remote_checks(p, t).into_iter().take(2));
+    plan.checks(reach_checks(p, t));
+    let lock = state(p, t, "lock");
     match action {
-        LockAction::Status => plan
-            .step(
+        LockAction::Status => {
+            plan.step(
                 "Read the lock",
-                Action::Capture { cmd: cat_state(p, t, &format!("{lock}/holder")), var: "holder".into() },
+                Action::Capture {
+                    cmd: ssh(
+                        p,
+                        host,
+                        &[
+                            "flock",
+                            "--shared",
+                            "--nonblock",
+                            "--conflict-exit-code",
+                            &TAKEN.to_string(),
+                            &lock,
+                            "echo",
+                            "free",
+                        ],
+                    ),
+                    var: "free".into(),
+                    optional: true,
+                },
             )
-            .step("Show it", Action::Say(format!("{} lock on {host} (empty: free): %{{holder}}", t.name))),
-        LockAction::Release => plan
-            .check(Check::Confirm { prompt: format!("break the {} deploy lock on {host}", t.name) })
-            .step("Release the lock", Action::Run(ssh(p, host, &["rm", "-rf", &lock]))),
-    };
+            .step(
+                "Read its holder",
+                Action::Capture { cmd: cat_state(p, t, "holder"), var: "holder".into(), optional: false },
+            )
+            .step(
+                "Read the release log",
+                Action::Capture { cmd: cat_state(p, t, "releases.log"), var: "log".into(), optional: false },
+            )
+            .step(
+                "Describe it",
+                Action::Decide(Decision::new("%{report} = the lock's state, from %{free}, %{holder} and %{log}", {
+                    let (env, host) = (t.name.clone(), host.clone());
+                    move |vars| {
+                        let text = lock_status(
+                            &env,
+                            &host,
+                            vars.get("free") == "free",
+                            vars.get("holder"),
+                            &parse_log(vars.get("log")),
+                        );
+                        Ok(Decided::default().set("report", text))
+                    }
+                })),
+            )
+            .step("Show it", Action::Say("%{report}".into()));
+        }
+        LockAction::Release => {
+            plan.check(Check::Confirm {
+                prompt: format!("end the process that holds the {} deploy lock on {host} (its deploy stops)", t.name),
+            })
+            .step(
+                "Find the lock's keeper",
+                Action::Capture {
+                    cmd: ssh(p, host, &["lslocks", "--noheadings", "--raw", "--output", "PID,PATH"]),
+                    var: "locks".into(),
+                    optional: false,
+                },
+            )
+            .step(
+                "Choose what to end",
+                Action::Decide(Decision::new(&format!("%{{pids}} = the processes holding {lock}, from %{{locks}}"), {
+                    let lock = lock.clone();
+                    move |vars| {
+                        let pids = lock_holders(vars.get("locks"), &lock);
+                        let note = if pids.is_empty() {
+                            "the lock is free: nothing to end".to_string()
+                        } else {
+                            format!("its keeper: process {}", pids.join(", "))
+                        };
+                        Ok(Decided::default().set("pids", pids.join("\n")).note(note))
+                    }
+                })),
+            )
+            .step("End it", Action::ForEach { var: "pids".into(), each: ssh(p, host, &["kill", "%{line}"]) });
+        }
+    }
     plan
 }
 
-/// The health-gated switch, shared by deploy and rollback: lock; pull; start the release
-/// beside the live one on the other port; wait for its health; point nginx at it (graceful
-/// reload); check the public endpoint serves `commit`; stop the old one; prune; log; unlock.
-/// Any failure before the switch is settled removes the new container and leaves the old
-/// one serving. `rollback` is Some(release) for rollbacks (None: the previous release).
-fn switch(
-    p: &Project,
-    t: &Target,
-    plan: &mut Plan,
-    action: &str,
-    image: &str,
-    commit: &str,
-    rollback: Option<Option<String>>,
-) {
-    let (e, d) = (t.env, &p.config.deploy);
-    let host = &e.host;
-    let ssh = |remote: &[&str]| ssh(p, host, remote);
-    let (lock, live, log) = (state(p, t, "lock"), state(p, t, "live"), state(p, t, "releases.log"));
-    let new = &t.container;
-    let user = &p.facts.user;
-    let log_line = |result: &str| format!("{}\t{user}\t{action}\t{image}\t{commit}\t{result}\n", p.facts.now);
-    let append = |text: String| {
-        Action::Run(ssh(&["dd", &format!("of={log}"), "oflag=append", "conv=notrunc", "status=none"]).stdin(text))
-    };
-    let write = |path: &str, text: &str| ssh(&["dd", &format!("of={path}"), "status=none"]).stdin(text);
-    let logs = ssh(&["docker", "logs", "--tail", "40", new]);
-    let nginx = |argv: &[String]| ssh(&argv.iter().map(String::as_str).collect::<Vec<_>>());
-
-    if let Some(release) = rollback {
-        // Picked before the lock is taken, so that the lock and the log can name the release.
-        plan.step("Read the release log", Action::Capture { cmd: cat_state(p, t, &log), var: "log".into() })
-            .step("Pick the release to roll back to", Action::Decide(pick_release_decision(release)));
-    }
-    plan.step(&format!("Take the {} deploy lock", t.name), Action::Run(ssh(&["mkdir", &lock])))
-        .hint(&format!("another deploy holds it: `cargo xtask lock {} status` says who", t.name))
-        .undo_always(vec![append(log_line("failed")), Action::Run(ssh(&["rm", "-rf", &lock]))])
-        .step(
-            "Record who holds it",
-            Action::Run(write(
-                &format!("{lock}/holder"),
-                &format!("{user}, {action} of {commit}, since {}", p.facts.now),
-            )),
-        );
-    let port_spec = "127.0.0.1:%{new_port}:5000".to_string();
-    plan.step(&format!("Pull {image} on {host}"), Action::Run(ssh(&["docker", "pull", image])))
-        .step("Read the live release", Action::Capture { cmd: cat_state(p, t, &live), var: "live".into() })
-        .step("Pick the port of the new release", Action::Decide(pick_port_decision(e.ports)))
-        .step(
-            &format!("Create {new} beside the live release"),
-            Action::Run(ssh(&[
-                "docker",
-                "create",
-                "--name",
-                new,
-                "--label",
-                &format!("org.recordsponge.env={}", t.name),
-                "--label",
-                &format!("org.recordsponge.commit={commit}"),
-                "--env-file",
-                &e.env_file,
-                "--publish",
-                &port_spec,
-                "--restart",
-                "unless-stopped",
-                "--log-driver",
-                "syslog",
-                "--log-opt",
-                &format!("syslog-facility={}", e.syslog_facility),
-                "--log-opt",
-                &format!("tag={}", e.container),
-                image,
-            ])),
-        )
-        .undo(vec![Action::Run(logs.clone()), Action::Run(ssh(&["docker", "rm", "--force", new]))])
-        .step(&format!("Start {new}"), Action::Run(ssh(&["docker", "start", new])))
-        .step(
-            &format!("Wait for {new} to be healthy"),
-            Action::WaitCmd {
-                probe: ssh(&[
-                    "curl",
-                    "--silent",
-                    "--show-error",
-                    "--fail",
-                    "--max-time",
-                    "2",
-                    "--output",
-                    "/dev/null",
-                    &format!("http://127.0.0.1:%{{new_port}}{}", e.health_path),
-                ]),
-                expect: None,
-                timeout: Duration::from_secs(e.health_timeout),
-                service: new.clone(),
-                logs: logs.clone(),
-            },
-        )
-        .step(
-            "Save the nginx upstream",
-            Action::Capture { cmd: ssh(&["cat", &e.upstream_file]), var: "old_upstream".into() },
-        )
-        .step(
-            &format!("Point nginx at {new}"),
-            Action::Run(write(
-                &e.upstream_file,
-                &format!("upstream {} {{ server 127.0.0.1:%{{new_port}}; }}\n", e.upstream_name),
-            )),
-        )
-        .undo(vec![Action::Run(write(&e.upstream_file, "%{old_upstream}\n")), Action::Run(nginx(&d.nginx_reload))])
-        .step("Check the nginx configuration", Action::Run(nginx(&d.nginx_test)))
-        .step("Reload nginx (in-flight requests finish)", Action::Run(nginx(&d.nginx_reload)))
-        .step(
-            &format!("Check {} serves {commit}", e.check_url),
-            Action::WaitCmd {
-                probe: ssh(&["curl", "--silent", "--show-error", "--fail", "--max-time", "5", &e.check_url]),
-                expect: Some(commit.to_string()),
-                timeout: Duration::from_secs(30),
-                service: format!("{} through nginx", e.check_url),
-                logs: logs.clone(),
-            },
-        )
-        .step(&format!("Record {new} as live"), Action::Run(write(&live, &format!("%{{new_port}} {new}\n"))))
-        .settles()
-        // SIGTERM without waiting: the old release finishes its requests and exits by itself
-        // (gunicorn's graceful shutdown). Docker counts a kill as a manual stop, so the
-        // restart policy does not bring it back.
-        .step(
-            "Stop the old release (it finishes its requests first)",
-            Action::Run(ssh(&["docker", "kill", "--signal", "TERM", "%{old_container}"])),
-        )
-        .when("old_container")
-        .step(
-            &format!("Keep the last {} releases, remove older containers", d.keep_releases),
-            Action::ForEachLine {
-                list: ssh(&[
-                    "docker",
-                    "ps",
-                    "--all",
-                    "--filter",
-                    &format!("label=org.recordsponge.env={}", t.name),
-                    "--format",
-                    "{{.Names}}",
-                ]),
-                skip: d.keep_releases + 1,
-                each: ssh(&["docker", "rm", "--force", "%{line}"]),
-            },
-        )
-        .step(
-            "Remove images no release uses",
-            Action::Run(ssh(&[
-                "docker",
-                "image",
-                "prune",
-                "--all",
-                "--force",
-                "--filter",
-                &format!("label=org.recordsponge.env={}", t.name),
-            ])),
-        )
-        .step("Log the release", append(log_line("ok")))
-        .step(&format!("Release the {} deploy lock", t.name), Action::Run(ssh(&["rm", "-rf", &lock])));
-}
-
-fn pick_port_decision(ports: [u16; 2]) -> Decision {
-    Decision::new(
-        &format!(
-            "%{{new_port}} = whichever of {} and {} the live release in %{{live}} does not hold; \
-             %{{old_port}}, %{{old_container}} = the live release's",
-            ports[0], ports[1]
-        ),
-        move |vars| {
-            let (new_port, old_port, old_container) = pick_port(vars.get("live"), ports);
-            eprintln!("      the next release goes on port {new_port}");
-            Ok(vec![
-                ("new_port".into(), new_port.to_string()),
-                ("old_port".into(), old_port.map(|p| p.to_string()).unwrap_or_default()),
-                ("old_container".into(), old_container),
-            ])
-        },
-    )
-}
-
-/// The port of the next release: of `ports`, the one the live release (`live`: "PORT
-/// CONTAINER", empty before the first deploy) does not hold; and the live release's port and
-/// container.
-pub fn pick_port(live: &str, ports: [u16; 2]) -> (u16, Option<u16>, String) {
-    let mut words = live.split_whitespace();
-    let held: Option<u16> = words.next().and_then(|p| p.parse().ok()).filter(|p| ports.contains(p));
-    match held {
-        Some(port) => {
-            (if port == ports[0] { ports[1] } else { ports[0] }, Some(port), words.next().unwrap_or("").to_string())
-        }
-        None => (ports[0], None, String::new()),
-    }
-}
-
-fn pick_release_decision(release: Option<String>) -> Decision {
-    let which = release.as_deref().map(|r| format!("release {r}")).unwrap_or("the release before the live one".into());
-    Decision::new(&format!("%{{image}}, %{{commit}} = {which}, from the release log in %{{log}}"), move |vars| {
-        let (image, commit) = pick_release(vars.get("log"), release.as_deref())?;
-        eprintln!("      rolling back to {image}");
-        Ok(vec![("image".into(), image), ("commit".into(), commit)])
-    })
-}
-
-/// The columns of the release log kept on the host (`state_dir/ENV.releases.log`): one
-/// tab-separated line a deploy or rollback.
-pub const LOG_HEADER: &str = "time\tuser\taction\timage\tcommit\tresult";
-
-/// The image and commit to roll back to: `release` (an image tag or a commit prefix) when
-/// given, else the newest successful release whose image differs from the live one (the
-/// newest successful release).
-pub fn pick_release(log: &str, release: Option<&str>) -> Result<(String, String)> {
-    struct Entry<'a> {
-        image: &'a str,
-        commit: &'a str,
-    }
-    let ok: Vec<Entry> = log
+/// The processes that hold `lock`, from `lslocks --noheadings --raw --output PID,PATH`.
+pub fn lock_holders(lslocks: &str, lock: &str) -> Vec<String> {
+    lslocks
         .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            (fields.len() == 6 && fields[5] == "ok").then(|| Entry { image: fields[3], commit: fields[4] })
-        })
-        .collect();
-    let Some(live) = ok.last() else { bail!("the release log has no successful release to roll back from") };
-    let found = match release {
-        Some(r) => ok.iter().rev().find(|e| e.image.rsplit(':').next() == Some(r) || e.commit.starts_with(r)),
-        None => ok.iter().rev().find(|e| e.image != live.image),
-    };
-    match found {
-        Some(e) => Ok((e.image.to_string(), e.commit.to_string())),
-        None => match release {
-            Some(r) => bail!("no successful release `{r}` in the release log (`cargo xtask releases ENV` lists them)"),
-            None => bail!("the release log has no earlier release than the live one ({})", live.image),
-        },
+        .filter_map(|l| l.trim().split_once(' '))
+        .filter(|(_, path)| *path == lock)
+        .map(|(pid, _)| pid.to_string())
+        .collect()
+}
+
+/// What `lock ENV status` says: held (by whom) or free, and whether the last holder's attempt
+/// ended without finishing.
+pub fn lock_status(env: &str, host: &str, free: bool, holder: &str, attempts: &[Attempt]) -> String {
+    let holder = holder.trim();
+    if !free {
+        let who = if holder.is_empty() { "someone (not recorded)" } else { holder };
+        return format!(
+            "the {env} deploy lock on {host} is held by {who}; it ends when that command ends or loses its connection"
+        );
     }
+    let mut text = format!("the {env} deploy lock on {host} is free");
+    if !holder.is_empty() {
+        text.push_str(&format!("; it was last held by {holder}"));
+    }
+    if let Some(last) = attempts.last().filter(|a| a.result == "started") {
+        text.push_str(&format!(
+            "; the last {} ({}) ended without finishing: its process or connection is gone. \
+             The next deploy reads what runs and carries on from there",
+            last.action, last.release
+        ));
+    }
+    text
+}
+
+/// One attempt in the release log: the line of its start, with the result of its end
+/// (`started` when it never ended: interrupted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub time: String,
+    pub user: String,
+    pub action: String,
+    pub release: String,
+    pub image: String,
+    pub digest: String,
+    pub commit: String,
+    pub result: String,
+}
+
+/// The release log's attempts in order; lines of one attempt (by release) are folded into one.
+pub fn parse_log(log: &str) -> Vec<Attempt> {
+    let mut attempts: Vec<Attempt> = Vec::new();
+    for line in log.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 8 {
+            continue;
+        }
+        let attempt = Attempt {
+            time: f[0].into(),
+            user: f[1].into(),
+            action: f[2].into(),
+            release: f[3].into(),
+            image: f[4].into(),
+            digest: f[5].into(),
+            commit: f[6].into(),
+            result: f[7].into(),
+        };
+        match attempts.iter_mut().rev().find(|a| a.release == attempt.release) {
+            Some(known) => known.result = attempt.result,
+            None => attempts.push(attempt),
+        }
+    }
+    attempts
+}
+
+/// The releases that served, oldest first, as rollbacks walk them: a deploy puts its release on
+/// top (unless the same build is already there); a rollback to a release on the stack removes
+/// what is above it (the releases it left), a rollback to one that is not puts it on top.
+pub fn release_stack(attempts: &[Attempt]) -> Vec<&Attempt> {
+    let mut stack: Vec<&Attempt> = Vec::new();
+    for a in attempts.iter().filter(|a| a.result == "ok") {
+        match stack.iter().rposition(|s| s.digest == a.digest) {
+            Some(i) if a.action == "rollback" => stack.truncate(i + 1),
+            Some(i) if i + 1 == stack.len() => {}
+            _ => stack.push(a),
+        }
+    }
+    stack
+}
+
+/// The release a rollback goes to: `wanted` (a release, tag, commit prefix or digest prefix of
+/// a successful attempt) when given, else the one below the live release (by digest: what
+/// really serves) in the stack of releases; a live release the log does not know is above
+/// them all.
+pub fn rollback_target<'a>(attempts: &'a [Attempt], live: &str, wanted: Option<&str>) -> Result<&'a Attempt> {
+    if let Some(w) = wanted {
+        let found = attempts.iter().rev().filter(|a| a.result == "ok").find(|a| {
+            a.release == w
+                || a.image.rsplit(':').next() == Some(w)
+                || (w.len() >= 4
+                    && (a.commit.starts_with(w) || a.digest.rsplit(':').next().is_some_and(|d| d.starts_with(w))))
+        });
+        return match found {
+            Some(a) if a.digest == live => bail!("{w} is the live release already ({})", a.digest),
+            Some(a) => Ok(a),
+            None => bail!("no successful release `{w}` in the release log (`cargo xtask releases ENV` lists them)"),
+        };
+    }
+    let stack = release_stack(attempts);
+    let below = match stack.iter().rposition(|a| a.digest == live) {
+        Some(i) => i.checked_sub(1).map(|j| stack[j]),
+        None => stack.last().copied(),
+    };
+    match below {
+        Some(a) => Ok(a),
+        None if stack.is_empty() => bail!("the release log has no successful release to roll back to"),
+        None => bail!("the live release is the oldest one in the release log: there is nothing further back"),
+    }
+}
+
+/// The release history as a table, newest last.
+pub fn history_table(attempts: &[Attempt]) -> String {
+    let mut out =
+        format!("{:<21} {:<24} {:<9} {:<44} {:<13} {}\n", "time", "who", "action", "release", "commit", "result");
+    for a in attempts {
+        let result = if a.result == "started" { "interrupted" } else { &a.result };
+        out.push_str(&format!(
+            "{:<21} {:<24} {:<9} {:<44} {:<13} {result}\n",
+            a.time,
+            a.user,
+            a.action,
+            a.release,
+            short(&a.commit)
+        ));
+    }
+    if attempts.is_empty() {
+        out.push_str("(no release yet)\n");
+    }
+    out.trim_end().to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LOG: &str = "\
-2026-11-01T10:00:00Z\tana\tdeploy\trs:staging-aaa\taaa111\tok
-2026-11-02T10:00:00Z\tbo\tdeploy\trs:staging-bbb\tbbb222\tok
-2026-11-03T10:00:00Z\tbo\tdeploy\trs:staging-ccc\tccc333\tfailed
-2026-11-04T10:00:00Z\tana\tdeploy\trs:staging-ddd\tddd444\tok
-";
+    fn line(n: u32, action: &str, digest: &str, result: &str) -> String {
+        format!("2026-11-0{n}T10:00:00Z\tana@lap\t{action}\trs-staging-{n}\trs:staging-{digest}\trs@sha256:{digest}\t{digest}000\t{result}\n")
+    }
 
-    #[test]
-    fn the_default_is_the_release_before_the_live_one_skipping_failures() {
-        assert_eq!(pick_release(LOG, None).unwrap(), ("rs:staging-bbb".into(), "bbb222".into()));
+    /// A log of attempts: (action, digest, result) each, started then ended.
+    fn log(attempts: &[(&str, &str, &str)]) -> String {
+        let mut text = String::new();
+        for (n, (action, digest, result)) in attempts.iter().enumerate() {
+            text.push_str(&line(n as u32 + 1, action, digest, "started"));
+            if *result != "started" {
+                text.push_str(&line(n as u32 + 1, action, digest, result));
+            }
+        }
+        text
+    }
+
+    fn target(text: &str, live: &str, wanted: Option<&str>) -> Result<String> {
+        let attempts = parse_log(text);
+        rollback_target(&attempts, &format!("rs@sha256:{live}"), wanted).map(|a| a.digest.clone())
     }
 
     #[test]
-    fn after_a_rollback_the_default_goes_back_further_than_the_rolled_back_release() {
-        let log = format!("{LOG}2026-11-05T10:00:00Z\tana\trollback\trs:staging-bbb\tbbb222\tok\n");
-        assert_eq!(pick_release(&log, None).unwrap(), ("rs:staging-ddd".into(), "ddd444".into()));
+    fn an_attempt_is_one_entry_with_the_result_of_its_end() {
+        let attempts =
+            parse_log(&log(&[("deploy", "aaa", "ok"), ("deploy", "bbb", "failed"), ("deploy", "ccc", "started")]));
+        let results: Vec<&str> = attempts.iter().map(|a| a.result.as_str()).collect();
+        assert_eq!(results, ["ok", "failed", "started"]);
+        assert_eq!(attempts[0].digest, "rs@sha256:aaa");
+        assert!(parse_log("a line from another format\n").is_empty());
     }
 
     #[test]
-    fn a_release_is_named_by_tag_or_commit_prefix() {
-        assert_eq!(pick_release(LOG, Some("staging-aaa")).unwrap().1, "aaa111");
-        assert_eq!(pick_release(LOG, Some("aaa1")).unwrap().0, "rs:staging-aaa");
-        assert!(pick_release(LOG, Some("ccc333")).unwrap_err().to_string().contains("no successful release `ccc333`"));
+    fn rollback_goes_one_release_further_back_each_time_skipping_failures() {
+        let mut text = log(&[
+            ("deploy", "aaa", "ok"),
+            ("deploy", "bbb", "ok"),
+            ("deploy", "ccc", "failed"),
+            ("deploy", "ddd", "ok"),
+        ]);
+        assert_eq!(target(&text, "ddd", None).unwrap(), "rs@sha256:bbb");
+        text.push_str(&line(8, "rollback", "bbb", "ok"));
+        // The second rollback goes further back, not forward to the release the first one left.
+        assert_eq!(target(&text, "bbb", None).unwrap(), "rs@sha256:aaa");
+        text.push_str(&line(9, "rollback", "aaa", "ok"));
+        assert!(target(&text, "aaa", None).unwrap_err().to_string().contains("nothing further back"));
     }
 
     #[test]
-    fn nothing_to_roll_back_to_is_an_error() {
-        assert!(pick_release("", None).is_err());
-        let one = LOG.lines().next().unwrap();
-        assert!(pick_release(one, None).unwrap_err().to_string().contains("no earlier release"));
+    fn redeploys_of_one_build_are_one_release_and_a_deploy_after_rollbacks_goes_on_top() {
+        let text = log(&[
+            ("deploy", "aaa", "ok"),
+            ("deploy", "bbb", "ok"),
+            ("deploy", "bbb", "ok"),
+            ("rollback", "aaa", "ok"),
+            ("deploy", "ccc", "ok"),
+        ]);
+        assert_eq!(target(&text, "ccc", None).unwrap(), "rs@sha256:aaa");
+        let attempts = parse_log(&text);
+        let stack: Vec<&str> = release_stack(&attempts).iter().map(|a| a.digest.as_str()).collect();
+        assert_eq!(stack, ["rs@sha256:aaa", "rs@sha256:ccc"]);
     }
 
     #[test]
-    fn the_next_port_is_the_one_the_live_release_does_not_hold() {
-        assert_eq!(pick_port("", [3032, 3034]), (3032, None, String::new()));
-        assert_eq!(pick_port("3032 rs-a", [3032, 3034]), (3034, Some(3032), "rs-a".into()));
-        assert_eq!(pick_port("3034 rs-b\n", [3032, 3034]), (3032, Some(3034), "rs-b".into()));
-        assert_eq!(pick_port("9999 rs-x", [3032, 3034]), (3032, None, String::new()), "a port not ours");
+    fn the_live_release_is_what_serves_not_what_the_log_says_last() {
+        // The last deploy switched nginx but was cut off before it logged the end.
+        let text = log(&[("deploy", "aaa", "ok"), ("deploy", "bbb", "ok"), ("deploy", "ccc", "started")]);
+        assert_eq!(target(&text, "bbb", None).unwrap(), "rs@sha256:aaa");
+        // Something the log does not know serves (e.g. a release started by hand): back to the last known.
+        assert_eq!(target(&text, "zzz", None).unwrap(), "rs@sha256:bbb");
+    }
+
+    #[test]
+    fn a_named_release_is_found_by_name_tag_commit_or_digest() {
+        let text = log(&[("deploy", "aaa1", "ok"), ("deploy", "bbb2", "ok"), ("deploy", "ccc3", "failed")]);
+        assert_eq!(target(&text, "bbb2", Some("rs-staging-1")).unwrap(), "rs@sha256:aaa1");
+        assert_eq!(target(&text, "bbb2", Some("staging-aaa1")).unwrap(), "rs@sha256:aaa1");
+        assert_eq!(target(&text, "bbb2", Some("aaa1000")).unwrap(), "rs@sha256:aaa1");
+        assert!(target(&text, "bbb2", Some("ccc3000"))
+            .unwrap_err()
+            .to_string()
+            .contains("no successful release `ccc3000`"));
+        assert!(target(&text, "bbb2", Some("bbb2000"))
+            .unwrap_err()
+            .to_string()
+            .contains("is the live release already"));
+        assert!(target("", "aaa", None).unwrap_err().to_string().contains("no successful release"));
+    }
+
+    #[test]
+    fn an_image_is_identified_by_its_digest_in_the_repository_and_its_commit_label() {
+        let inspect = r#"{"Id":"sha256:1","RepoDigests":["other/x@sha256:9","rs/app@sha256:abc"],"Config":{"Labels":{"org.recordsponge.commit":"0123abcd"}}}"#;
+        assert_eq!(identity(inspect, "rs/app").unwrap(), ("rs/app@sha256:abc".into(), "0123abcd".into()));
+        let unlabelled = r#"{"RepoDigests":["rs/app@sha256:abc"],"Config":{"Labels":null}}"#;
+        assert_eq!(identity(unlabelled, "rs/app").unwrap().1, "unknown");
+        let local = r#"{"RepoDigests":[],"Config":{}}"#;
+        assert!(identity(local, "rs/app").unwrap_err().to_string().contains("no digest in rs/app (none at all)"));
+    }
+
+    #[test]
+    fn the_lock_says_who_holds_it_and_what_an_interrupted_attempt_left() {
+        let held = lock_status("staging", "h", false, "ana@lap: deploy of x as r, since t\n", &[]);
+        assert!(
+            held.starts_with("the staging deploy lock on h is held by ana@lap: deploy of x as r, since t;"),
+            "{held}"
+        );
+        let attempts = parse_log(&log(&[("deploy", "aaa", "started")]));
+        let free = lock_status("staging", "h", true, "ana@lap: deploy", &attempts);
+        assert!(
+            free.contains(
+                "is free; it was last held by ana@lap: deploy; the last deploy (rs-staging-1) ended without finishing"
+            ),
+            "{free}"
+        );
+        assert_eq!(lock_status("staging", "h", true, "", &[]), "the staging deploy lock on h is free");
+    }
+
+    #[test]
+    fn the_keeper_of_a_lock_is_found_by_its_path() {
+        let lslocks =
+            "123 /var/lib/recordsponge/staging.lock\n456 /var/lib/recordsponge/prod.lock\n789 /run/other.lock\n";
+        assert_eq!(lock_holders(lslocks, "/var/lib/recordsponge/staging.lock"), ["123"]);
+        assert!(lock_holders("", "/x").is_empty());
     }
 }

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 or Ubuntu host for `cargo xtask deploy` (config/nginx/README.md), as
+# root, from a copy of this directory on the host. Safe to run again at any time: it installs
+# only what is missing, never empties or overwrites a file that holds settings (env files, an
+# upstream the deploy rewrote), and starts only what does not run.
+#
+#   bash setup-host.sh [--user deploy] [--keys FILE] [--http-only] [--no-install]
+#                      --env staging [--env prod=recordsponge.com] ...
+#
+# --env NAME[=DOMAIN][@HTTP_PORT]  an environment to serve: its nginx site (server_name DOMAIN,
+#        default: recordsponge.com for prod, NAME.recordsponge.com otherwise; `_` answers any
+#        name), listening on HTTP_PORT (default 80) and 443. Give only `--env staging` to bring
+#        up staging alone.
+# --http-only  plain http sites even where certificates exist (before certbot, or behind
+#        another TLS proxy). Without it, an environment whose certificate exists in
+#        /etc/letsencrypt/live/DOMAIN/ gets the TLS site, and the http one until then.
+# --user NAME  the deploy user, which `ssh` logs in as (default: deploy).
+# --keys FILE  public keys to authorize for it (appended, once each).
+# --no-install  do not install packages (they are there already).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+user=deploy keys= http_only= install=1 envs=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --user) user=$2; shift 2 ;;
+    --keys) keys=$2; shift 2 ;;
+    --env) envs+=("$2"); shift 2 ;;
+    --http-only) http_only=1; shift ;;
+    --no-install) install=; shift ;;
+    *) echo "setup-host.sh: unknown argument $1 (see the top of this file)" >&2; exit 2 ;;
+  esac
+done
+say() { printf 'setup-host: %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run it as root: sudo bash $0 $*"
+[ "${#envs[@]}" -gt 0 ] || die "name at least one environment: --env staging"
+[[ $user =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user $user is not a valid user name"
+
+# write_new PATH MODE OWNER < content: creates PATH only when it does not exist (then says so).
+write_new() {
+  [ -e "$1" ] && { cat > /dev/null; return 1; }
+  install -m "$2" -o "${3%%:*}" -g "${3##*:}" /dev/null "$1"
+  cat > "$1"
+  say "created $1"
+}
+# write_ours PATH MODE < content: a file this script owns, replaced when its content differs.
+write_ours() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat > "$tmp"
+  chmod "$2" "$tmp"
+  if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
+  mv -f "$tmp" "$1"
+  say "wrote $1"
+}
+
+# 1. Packages. util-linux has flock (the deploy lock); sudo runs the two nginx commands.
+if [ -n "$install" ]; then
+  packages=(docker.io nginx rsyslog logrotate curl sudo util-linux procps openssh-server)
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || say "apt-get update reported errors (continuing)"
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+nginx_bin=$(command -v nginx) || die "nginx is not installed (run without --no-install)"
+
+# 2. The deploy user. Its password is `*` (no password login) rather than locked (`!`, what
+# `adduser --disabled-password` sets): an sshd without PAM refuses keys for locked accounts.
+if ! id "$user" > /dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash --password '*' --comment 'RecordSponge deploys' "$user"
+  say "created the user $user"
+fi
+case $(getent shadow "$user" | cut -d: -f2) in
+  '!'*) usermod --password '*' "$user"; say "$user: unlocked for key logins (password login stays off)" ;;
+esac
+getent group docker > /dev/null || groupadd --system docker
+id -nG "$user" | tr ' ' '\n' | grep -qx docker || { usermod -aG docker "$user"; say "$user: added to the docker group"; }
+home=$(getent passwd "$user" | cut -d: -f6)
+install -d -m 700 -o "$user" -g "$user" "$home/.ssh"
+[ -e "$home/.ssh/authorized_keys" ] || install -m 600 -o "$user" -g "$user" /dev/null "$home/.ssh/authorized_keys"
+if [ -n "$keys" ]; then
+  while IFS= read -r key; do
+    [ -z "$key" ] || grep -qxF "$key" "$home/.ssh/authorized_keys" || { printf '%s\n' "$key" >> "$home/.ssh/authorized_keys"; say "authorized a key for $user"; }
+  done < "$keys"
+fi
+
+# 3. The environments' env files (KEY=value lines the containers get; the database password
+# among them): readable by the deploy user only. Existing ones keep what they hold.
+install -d -m 750 -o root -g "$user" /etc/recordsponge
+for spec in "${envs[@]}"; do
+  env=${spec%%[=@]*}
+  file=/etc/recordsponge/$env.env
+  if [ "$env" = prod ]; then tier=production; else tier=$env; fi
+  write_new "$file" 600 "$user:$user" << ENV || true
+# RecordSponge $env: the containers' settings (docker run --env-file). Fill in and keep secret.
+PGHOST=
+PGPORT=5432
+PGDATABASE=recordsponge
+PGUSER=recordsponge
+PGPASSWORD=
+TIER=$tier
+ENV
+  chown "$user:$user" "$file"
+  chmod 600 "$file"
+done
+
+# 4. The deploy's state: each environment's lock and release log.
+install -d -m 750 -o "$user" -g "$user" /var/lib/recordsponge
+
+# 5. nginx: one site per environment, proxying to the upstream file the deploy rewrites.
+install -d -m 755 /etc/nginx/recordsponge /var/www/letsencrypt
+write_ours /etc/nginx/recordsponge/proxy.conf 644 < "$here/proxy.conf" || true
+for spec in "${envs[@]}"; do
+  env=${spec%%[=@]*}
+  domain=${spec#"$env"}; domain=${domain#=}; domain=${domain%@*}
+  [ -n "$domain" ] || if [ "$env" = prod ]; then domain=recordsponge.com; else domain=$env.recordsponge.com; fi
+  http_port=80
+  case $spec in *@*) http_port=${spec##*@} ;; esac
+  [[ $env =~ ^[a-z0-9][a-z0-9_.-]*$ && $http_port =~ ^[0-9]+$ && $domain =~ ^[A-Za-z0-9_.-]+$ ]] || die "--env $spec: NAME[=DOMAIN][@HTTP_PORT]"
+  # Until the first deploy, no release runs: nginx answers 502.
+  write_new "/etc/nginx/recordsponge/$env.upstream.conf" 644 "$user:$user" << CONF || true
+upstream recordsponge_$env { server 127.0.0.1:9 down; }
+CONF
+  if [ -z "$http_only" ] && [ -s "/etc/letsencrypt/live/$domain/fullchain.pem" ]; then template=site.conf.in; else template=site-http.conf.in; fi
+  sed -e "s/@ENV@/$env/g" -e "s/@DOMAIN@/$domain/g" -e "s/@HTTP_PORT@/$http_port/g" "$here/$template" |
+    write_ours "/etc/nginx/sites-available/recordsponge-$env.conf" 644 || true
+  ln -sfn "../sites-available/recordsponge-$env.conf" "/etc/nginx/sites-enabled/recordsponge-$env.conf"
+done
+[ ! -e /etc/nginx/sites-enabled/default ] || { rm -f /etc/nginx/sites-enabled/default; say "disabled nginx's default site"; }
+# The deploy user may test and reload nginx, nothing else, without a password (`sudo -n`).
+sudoers=/etc/sudoers.d/recordsponge
+rule="$user ALL=(root) NOPASSWD: $nginx_bin -t, $nginx_bin -s reload"
+if [ "$(cat "$sudoers" 2> /dev/null)" != "$rule" ]; then
+  tmp=$(mktemp /etc/sudoers.d/.recordsponge.XXXXXX)
+  printf '%s\n' "$rule" > "$tmp"
+  chmod 440 "$tmp"
+  visudo -cqf "$tmp" || { rm -f "$tmp"; die "visudo rejects: $rule"; }
+  mv -f "$tmp" "$sudoers"
+  say "sudo: $user may run \`nginx -t\` and \`nginx -s reload\` ($sudoers)"
+fi
+
+# 6. Logs: the containers log to syslog (facility local1 for staging, local0 for prod), kept
+# apart and rotated.
+install -d -m 755 /var/log/recordsponge /etc/rsyslog.d
+write_ours /etc/rsyslog.d/30-recordsponge.conf 644 << 'CONF' && restart_rsyslog=1 || restart_rsyslog=
+# RecordSponge's containers (config/recordsponge.toml: syslog_facility).
+local1.*  /var/log/recordsponge/staging.log
+local0.*  /var/log/recordsponge/prod.log
+CONF
+install -d -m 755 /etc/logrotate.d
+write_ours /etc/logrotate.d/recordsponge 644 << 'CONF' || true
+/var/log/recordsponge/*.log {
+    weekly
+    rotate 8
+    compress
+    delaycompress
+    missingok
+    notifempty
+    sharedscripts
+    postrotate
+        /usr/lib/rsyslog/rsyslog-rotate
+    endscript
+}
+CONF
+
+# 7. sshd notices a vanished client (a laptop gone to sleep, a dropped network) within about half
+# a minute (measured: five to six intervals), so that a deploy whose connection died lets go of
+# the deploy lock by itself. A deploy that ends or is killed lets go at once.
+install -d -m 755 /etc/ssh/sshd_config.d
+write_ours /etc/ssh/sshd_config.d/recordsponge.conf 644 << 'CONF' && reload_sshd=1 || reload_sshd=
+ClientAliveInterval 5
+ClientAliveCountMax 3
+CONF
+grep -Eqs '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config || say "note: /etc/ssh/sshd_config does not include sshd_config.d; add ClientAliveInterval 5 there"
+
+# 8. The daemons: through systemd where it runs, else started here when they do not run.
+"$nginx_bin" -t -q || die "nginx's configuration is invalid (nginx -t says why)"
+running() { pgrep -x "$1" > /dev/null; }
+if [ -d /run/systemd/system ]; then
+  systemctl enable --now docker nginx rsyslog > /dev/null
+  [ -z "$restart_rsyslog" ] || systemctl restart rsyslog
+  systemctl reload nginx
+  [ -z "$reload_sshd" ] || systemctl reload ssh || systemctl reload sshd || true
+else
+  running dockerd || { setsid dockerd > /var/log/dockerd.log 2>&1 < /dev/null & say "started dockerd"; }
+  if ! running rsyslogd; then rsyslogd; say "started rsyslogd"; elif [ -n "$restart_rsyslog" ]; then pkill -HUP -x rsyslogd; fi
+  if running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; say "started nginx"; fi
+  if [ -x /usr/sbin/sshd ]; then
+    mkdir -p /run/sshd
+    if ! running sshd; then /usr/sbin/sshd; say "started sshd"; elif [ -n "$reload_sshd" ]; then pkill -HUP -x sshd; fi
+  fi
+fi
+for _ in $(seq 100); do docker info > /dev/null 2>&1 && break; sleep 0.2; done
+docker info > /dev/null 2>&1 || die "the Docker engine does not answer (see /var/log/dockerd.log or journalctl -u docker)"
+
+say "ready. Next, for each environment: fill in /etc/recordsponge/ENV.env; as $user, \`docker login REGISTRY\`;"
+say "once DNS points here, certificates: certbot certonly --webroot -w /var/www/letsencrypt -d DOMAIN, then run this again;"
+say "then, from your machine: cargo xtask doctor, and cargo xtask deploy ENV (config/nginx/README.md)."

@@ -1,0 +1,557 @@
+//! The `host` engine: an environment is one Docker host behind its nginx (config/nginx). A
+//! release is a container published on a loopback port of the environment's range; nginx's
+//! upstream file names the port of the one it proxies to.
+//!
+//! A switch starts the new release beside the live one, waits for its health, points nginx at
+//! it and reloads nginx gracefully, and verifies through nginx that the new release answers (it
+//! names itself in every response). Only then, and only once nginx's old workers have finished
+//! their requests, is the old release stopped. Until the switch is recorded, a failure or Ctrl-C
+//! points nginx back and removes the new release; after it, an interrupted deploy leaves at
+//! most a release that no longer serves, which the next deploy names and stops.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use super::{ssh, Target};
+use crate::checks::Check;
+use crate::cmd::sh;
+use crate::plan::{Action, Decided, Decision, Expect, Plan};
+use crate::project::Project;
+
+/// The label that marks a release container with its environment.
+pub const ENV_LABEL: &str = "org.recordsponge.env";
+/// The label a release container carries its image digest in.
+pub const DIGEST_LABEL: &str = "org.recordsponge.digest";
+/// The header every response of a release names it in (`RS_RELEASE`).
+pub const RELEASE_HEADER: &str = "x-recordsponge-release";
+
+/// What a host of this engine needs beyond docker: curl, the env file, the nginx upstream
+/// file, the two nginx commands through `sudo -n`, and nginx's processes visible.
+pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
+    let (host, user, d) = (&t.env.host, &t.user, &p.config.deploy);
+    let probe = |what: String, remote: Vec<String>, fix: String| Check::Probe {
+        what,
+        probe: ssh(p, host, &remote),
+        line: None,
+        fix,
+    };
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (env_file, upstream) = (sh(&t.env.env_file), sh(&t.env.upstream_file));
+    let mut checks = vec![
+        probe(
+            format!("curl is on {host}"),
+            words(&["curl", "--version"]),
+            format!("on {host}, as root: `apt-get install curl`"),
+        ),
+        probe(
+            format!("{} is readable on {host} for {user}", t.env.env_file),
+            words(&["test", "-r", &t.env.env_file]),
+            format!(
+                "on {host}, as root: `touch {env_file} && chown {user} {env_file} && chmod 600 {env_file}` \
+                 (keeps what it holds), then fill in the settings if it is new (config/nginx/README.md, step 3)"
+            ),
+        ),
+        probe(
+            format!("{} is writable on {host} for {user}", t.env.upstream_file),
+            words(&["test", "-w", &t.env.upstream_file]),
+            format!(
+                "on {host}, as root: `touch {upstream} && chown {user} {upstream}` (config/nginx/README.md, step 5)"
+            ),
+        ),
+        probe(
+            format!("nginx's configuration is valid, tested by {user} on {host}"),
+            d.nginx_test.clone(),
+            format!(
+                "on {host}: `{}` says what is wrong; {user} runs it through `sudo -n`, allowed without a password \
+                 in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 5)",
+                d.nginx_test.join(" ")
+            ),
+        ),
+        probe(
+            format!("nginx's processes are visible to {user} on {host}"),
+            words(&["ps", "-C", "nginx", "-o", "args="]),
+            format!("on {host}, as root: start nginx (`nginx`, or `systemctl start nginx`)"),
+        ),
+    ];
+    if let Some(list) = sudo_list(&d.nginx_reload) {
+        checks.push(probe(
+            format!("{user} may reload nginx on {host} (`{}`)", d.nginx_reload.join(" ")),
+            list,
+            format!("on {host}, as root: allow it in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 5)"),
+        ));
+    }
+    checks
+}
+
+/// `sudo -n -l COMMAND`: whether sudo allows COMMAND without a password, without running it.
+/// None when the command does not go through sudo.
+pub fn sudo_list(command: &[String]) -> Option<Vec<String>> {
+    let (first, rest) = command.split_first()?;
+    if first != "sudo" {
+        return None;
+    }
+    let options = rest.iter().take_while(|a| a.starts_with('-')).count();
+    let mut list = vec!["sudo".to_string(), "-n".to_string(), "-l".to_string()];
+    list.extend(rest[options..].iter().cloned());
+    Some(list)
+}
+
+/// Reads what runs: the nginx upstream file, every container on the host, and which release
+/// answers through nginx; then decides the new release's port and what to stop and prune.
+pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
+    let host = &t.env.host;
+    plan.step(
+        "Read the nginx upstream",
+        Action::Capture { cmd: ssh(p, host, &["cat", &t.env.upstream_file]), var: "upstream".into(), optional: false },
+    )
+    .step(
+        &format!("Read the containers on {host}"),
+        Action::Capture {
+            cmd: ssh(p, host, &["docker", "ps", "--all", "--no-trunc", "--format", "{{json .}}"]),
+            var: "containers".into(),
+            optional: false,
+        },
+    )
+    .step(
+        "Ask nginx which release serves",
+        Action::Capture {
+            cmd: ssh(
+                p,
+                host,
+                &[
+                    "curl",
+                    "--silent",
+                    "--max-time",
+                    "5",
+                    "--dump-header",
+                    "-",
+                    "--output",
+                    "/dev/null",
+                    &t.env.check_url,
+                ],
+            ),
+            var: "serving".into(),
+            optional: true,
+        },
+    );
+    let (env, ports, keep) = (t.name.clone(), t.env.ports, p.config.deploy.keep_releases);
+    plan.step(
+        "Decide from what runs",
+        Action::Decide(Decision::new(
+            &format!(
+                "%{{live}}, %{{live_digest}} = the release nginx serves; %{{new_port}} = the lowest of ports {}..{} no \
+                 running container publishes; %{{retire}} = the releases running now; %{{prune}} = stopped releases \
+                 beyond the newest {keep}; from %{{upstream}}, %{{containers}} and %{{serving}}",
+                ports[0], ports[1]
+            ),
+            move |vars| {
+                let containers = parse_containers(vars.get("containers"))?;
+                let a = assess(&env, ports, keep, vars.get("upstream"), &containers, vars.get("serving"))?;
+                let mut decided = Decided::default()
+                    .set("live", a.live.map(|c| c.name.clone()).unwrap_or_default())
+                    .set("live_digest", a.live.and_then(|c| c.labels.get(DIGEST_LABEL).cloned()).unwrap_or_default())
+                    .set("new_port", a.new_port.to_string())
+                    .set("retire", a.retire.join("\n"))
+                    .set("prune", a.prune.join("\n"))
+                    .set("serving_note", a.notes.join("\n"));
+                decided.notes = a.notes;
+                Ok(decided)
+            },
+        )),
+    );
+}
+
+/// The health-gated switch to the release `%{digest}` (see the module's documentation);
+/// `record` logs that it serves, after which no undo applies.
+pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
+    let (e, d) = (t.env, &p.config.deploy);
+    let host = &e.host;
+    let new = &t.container;
+    let run = |remote: &[&str]| Action::Run(ssh(p, host, remote));
+    let logs = ssh(p, host, &["docker", "logs", "--tail", "40", new]);
+    let write_upstream =
+        |text: &str| ssh(p, host, &["dd", &format!("of={}", e.upstream_file), "status=none"]).stdin(text);
+    // Old nginx workers finish their requests before the release they proxy to is stopped.
+    let drained = Action::WaitCmd {
+        probe: ssh(p, host, &["ps", "-C", "nginx", "-o", "args="]),
+        expect: Expect::Lacks("shutting down".into()),
+        timeout: Duration::from_secs(100),
+        service: "nginx's old workers to finish their requests".into(),
+        logs: ssh(p, host, &["ps", "-C", "nginx", "-o", "pid,etime,args"]),
+    };
+    let reload = Action::Run(ssh(p, host, &d.nginx_reload));
+    plan.step(
+        &format!("Start {new} beside the live release"),
+        Action::Run(ssh(
+            p,
+            host,
+            &[
+                "docker",
+                "run",
+                "--detach",
+                "--name",
+                new,
+                "--label",
+                &format!("{ENV_LABEL}={}", t.name),
+                "--label",
+                &format!("{DIGEST_LABEL}=%{{digest}}"),
+                "--env",
+                &format!("RS_RELEASE={new}"),
+                "--env-file",
+                &e.env_file,
+                "--publish",
+                "127.0.0.1:%{new_port}:5000",
+                "--restart",
+                "unless-stopped",
+                "--log-driver",
+                "syslog",
+                "--log-opt",
+                &format!("syslog-facility={}", e.syslog_facility),
+                "--log-opt",
+                &format!("tag={}", e.container),
+                "%{digest}",
+            ],
+        )),
+    )
+    .undo(vec![
+        Action::Run(logs.clone()),
+        run(&["docker", "stop", "--time", "30", new]),
+        run(&["docker", "rm", "--force", new]),
+    ])
+    .step(
+        &format!("Wait for {new} to be healthy"),
+        Action::WaitCmd {
+            probe: ssh(
+                p,
+                host,
+                &[
+                    "curl",
+                    "--silent",
+                    "--show-error",
+                    "--fail",
+                    "--max-time",
+                    "2",
+                    &format!("http://127.0.0.1:%{{new_port}}{}", e.health_path),
+                ],
+            ),
+            expect: Expect::Prints(new.clone()),
+            timeout: Duration::from_secs(e.health_timeout),
+            service: new.clone(),
+            logs: logs.clone(),
+        },
+    )
+    .step(
+        &format!("Point nginx at {new}"),
+        Action::Run(write_upstream(&format!("upstream {} {{ server 127.0.0.1:%{{new_port}}; }}\n", e.upstream_name))),
+    )
+    .undo(vec![Action::Run(write_upstream("%{upstream}\n")), reload.clone(), drained.clone()])
+    .step("Check the nginx configuration", Action::Run(ssh(p, host, &d.nginx_test)))
+    .step("Reload nginx (its old workers finish their requests)", reload)
+    .step(
+        &format!("Check that {} answers from {new}", e.check_url),
+        Action::WaitCmd {
+            probe: ssh(p, host, &["curl", "--silent", "--show-error", "--fail", "--max-time", "5", &e.check_url]),
+            expect: Expect::Prints(new.clone()),
+            timeout: Duration::from_secs(30),
+            service: format!("{} through nginx", e.check_url),
+            logs,
+        },
+    )
+    .step(&format!("Record {new} as serving"), record)
+    .settles()
+    .step("Wait for nginx's old workers to finish their requests", drained)
+    .step(
+        "Stop the releases that no longer serve (each finishes its requests first)",
+        Action::ForEach { var: "retire".into(), each: ssh(p, host, &["docker", "stop", "--time", "30", "%{line}"]) },
+    )
+    .step(
+        &format!("Keep the newest {} stopped releases, remove older ones", d.keep_releases),
+        Action::ForEach { var: "prune".into(), each: ssh(p, host, &["docker", "rm", "%{line}"]) },
+    )
+    .step(
+        "Remove images no release uses",
+        Action::Run(ssh(
+            p,
+            host,
+            &["docker", "image", "prune", "--all", "--force", "--filter", &format!("label={ENV_LABEL}={}", t.name)],
+        )),
+    );
+}
+
+/// A container on the host, from `docker ps --format '{{json .}}'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    /// running, exited, created, restarting, paused, dead.
+    pub state: String,
+    pub labels: BTreeMap<String, String>,
+    /// The host ports it publishes.
+    pub ports: Vec<u16>,
+    pub created: String,
+}
+
+/// Every container of `docker ps --all --no-trunc --format '{{json .}}'` (one JSON object a line).
+pub fn parse_containers(text: &str) -> Result<Vec<Container>> {
+    let mut all = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let c: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("cannot read `docker ps` ({e}): {line}"))?;
+        let field = |k: &str| c[k].as_str().unwrap_or("").to_string();
+        let mut labels = BTreeMap::new();
+        let mut last: Option<String> = None;
+        // "k=v,k=v"; a value holding a comma continues the previous label.
+        for part in field("Labels").split(',').filter(|p| !p.is_empty()) {
+            match (part.split_once('='), &last) {
+                (Some((k, v)), _) => {
+                    labels.insert(k.to_string(), v.to_string());
+                    last = Some(k.to_string());
+                }
+                (None, Some(k)) => {
+                    labels.entry(k.clone()).and_modify(|v: &mut String| v.push_str(&format!(",{part}")));
+                }
+                (None, None) => {}
+            }
+        }
+        // "127.0.0.1:3032->5000/tcp, :::80->80/tcp, 5000/tcp"
+        let ports = field("Ports")
+            .split(", ")
+            .filter_map(|p| p.split_once("->"))
+            .filter_map(|(host, _)| host.rsplit(':').next()?.parse().ok())
+            .collect();
+        all.push(Container { name: field("Names"), state: field("State"), labels, ports, created: field("CreatedAt") });
+    }
+    Ok(all)
+}
+
+/// The port of `server 127.0.0.1:PORT;` in an nginx upstream file (none for a server marked
+/// `down`, as the upstream is before the first deploy).
+pub fn upstream_port(text: &str) -> Option<u16> {
+    let after = text.split("server").nth(1)?;
+    let mut words =
+        after.split(|c: char| c == ';' || c.is_whitespace()).take_while(|w| *w != "}").filter(|w| !w.is_empty());
+    let port = words.next()?.rsplit(':').next()?.parse().ok();
+    if words.any(|w| w == "down") {
+        return None;
+    }
+    port
+}
+
+/// The release named by a response's headers (`curl --dump-header -`).
+pub fn serving_release(headers: &str) -> Option<&str> {
+    headers.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim().eq_ignore_ascii_case(RELEASE_HEADER)).then(|| v.trim())
+    })
+}
+
+/// What a switch starts from.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Assessment<'a> {
+    /// The container nginx serves from: the release that names itself through nginx, else the
+    /// running container that publishes the upstream's port (a release of the old Makefile has
+    /// no name to give).
+    pub live: Option<&'a Container>,
+    pub new_port: u16,
+    /// The live release and the environment's other running releases (left by an interrupted
+    /// deploy): stopped once the new release serves.
+    pub retire: Vec<String>,
+    /// The environment's stopped releases beyond the newest `keep`: removed.
+    pub prune: Vec<String>,
+    /// What was found, for the user.
+    pub notes: Vec<String>,
+}
+
+/// Decides a switch from the host's truth (see `Assessment`).
+pub fn assess<'a>(
+    env: &str,
+    ports: [u16; 2],
+    keep: usize,
+    upstream: &str,
+    containers: &'a [Container],
+    serving: &str,
+) -> Result<Assessment<'a>> {
+    let running = |c: &&Container| c.state == "running";
+    let port = upstream_port(upstream);
+    let named = serving_release(serving);
+    let by_name = named.and_then(|n| containers.iter().filter(running).find(|c| c.name == n));
+    let by_port = port.and_then(|port| containers.iter().filter(running).find(|c| c.ports.contains(&port)));
+    let live = by_name.or(by_port);
+    let ours = |c: &&Container| c.labels.get(ENV_LABEL).map(String::as_str) == Some(env);
+    let mut notes = Vec::new();
+    match live {
+        Some(c) => notes.push(format!(
+            "serving now: {} (port {}, commit {}, created {})",
+            c.name,
+            c.ports.first().map(|p| p.to_string()).unwrap_or("-".into()),
+            c.labels.get(super::COMMIT_LABEL).map(|s| super::short(s)).unwrap_or("unknown"),
+            c.created
+        )),
+        None => notes.push(match port {
+            Some(port) => format!("no release serves: nginx's upstream names port {port}, where no container runs"),
+            None => "no release serves yet (nginx's upstream names no port)".into(),
+        }),
+    }
+    if let (Some(by_name), Some(by_port)) = (by_name, by_port) {
+        if by_name.name != by_port.name {
+            notes.push(format!(
+                "nginx serves {} while its upstream file names {} (port {}): a deploy was cut off between the two; \
+                 this switch sets both",
+                by_name.name,
+                by_port.name,
+                port.unwrap_or(0)
+            ));
+        }
+    }
+    let mut retire: Vec<String> = live.map(|c| c.name.clone()).into_iter().collect();
+    for c in containers.iter().filter(ours).filter(|c| c.state != "exited" && c.state != "dead") {
+        if live.is_some_and(|l| l.name == c.name) {
+            continue;
+        }
+        notes.push(format!(
+            "left by an interrupted deploy: {} ({}, port {}, created {}): it does not serve, and is stopped once the new release serves",
+            c.name,
+            c.state,
+            c.ports.first().map(|p| p.to_string()).unwrap_or("-".into()),
+            c.created
+        ));
+        retire.push(c.name.clone());
+    }
+    let taken: Vec<u16> = containers.iter().filter(running).flat_map(|c| c.ports.iter().copied()).chain(port).collect();
+    let Some(new_port) = (ports[0]..=ports[1]).find(|p| !taken.contains(p)) else {
+        bail!(
+            "every port of {}..{} is published by a running container: stop what does not serve \
+             (`docker ps` on the host lists them), or widen environments.{env}.ports",
+            ports[0],
+            ports[1]
+        );
+    };
+    let mut stopped: Vec<&Container> =
+        containers.iter().filter(ours).filter(|c| c.state == "exited" || c.state == "dead").collect();
+    stopped.sort_by(|a, b| b.created.cmp(&a.created));
+    let prune = stopped.iter().skip(keep).map(|c| c.name.clone()).collect();
+    Ok(Assessment { live, new_port, retire, prune, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ps(name: &str, state: &str, env: Option<&str>, port: Option<u16>, created: &str) -> String {
+        let labels = env
+            .map(|e| format!("{ENV_LABEL}={e},{DIGEST_LABEL}=rs@sha256:{name},org.recordsponge.commit=c0ffee"))
+            .unwrap_or_default();
+        let ports = port.map(|p| format!("127.0.0.1:{p}->5000/tcp")).unwrap_or("5000/tcp".into());
+        serde_json::json!({"Names": name, "State": state, "Labels": labels, "Ports": ports, "CreatedAt": created})
+            .to_string()
+    }
+
+    const UPSTREAM: &str = "upstream recordsponge_staging { server 127.0.0.1:3033; }\n";
+
+    fn assessed(
+        lines: &[String],
+        upstream: &str,
+        serving: &str,
+    ) -> (Option<String>, u16, Vec<String>, Vec<String>, Vec<String>) {
+        let containers = parse_containers(&lines.join("\n")).unwrap();
+        let a = assess("staging", [3032, 3039], 2, upstream, &containers, serving).unwrap();
+        (a.live.map(|c| c.name.clone()), a.new_port, a.retire, a.prune, a.notes)
+    }
+
+    #[test]
+    fn docker_ps_lines_are_read_with_labels_and_published_ports() {
+        let line = r#"{"Names":"a","State":"running","Labels":"x=1,desc=a,b,y=2","Ports":"127.0.0.1:3032->5000/tcp, :::80->80/tcp, 9/udp","CreatedAt":"t"}"#;
+        let c = &parse_containers(line).unwrap()[0];
+        assert_eq!(c.ports, [3032, 80]);
+        assert_eq!(c.labels["desc"], "a,b");
+        assert_eq!(c.labels["y"], "2");
+        assert_eq!(upstream_port(UPSTREAM), Some(3033));
+        assert_eq!(upstream_port("upstream x {\n  server 127.0.0.1:3040 max_fails=0;\n}\n"), Some(3040));
+        assert_eq!(upstream_port("# nothing yet\n"), None);
+        assert_eq!(upstream_port("upstream recordsponge_staging { server 127.0.0.1:9 down; }\n"), None);
+        assert_eq!(serving_release("HTTP/1.1 200 OK\r\nX-RecordSponge-Release: rs-2\r\n\r\n"), Some("rs-2"));
+    }
+
+    #[test]
+    fn the_live_release_is_what_nginx_serves_and_the_new_one_gets_a_free_port() {
+        let lines = [
+            ps("rs-1", "exited", Some("staging"), Some(3032), "2026-11-01"),
+            ps("rs-2", "running", Some("staging"), Some(3033), "2026-11-02"),
+            ps("other", "running", None, Some(3032), "2026-11-02"),
+        ];
+        let (live, port, retire, prune, notes) = assessed(&lines, UPSTREAM, "");
+        assert_eq!(live.as_deref(), Some("rs-2"));
+        assert_eq!(port, 3034, "3032 and 3033 are published by running containers");
+        assert_eq!(retire, ["rs-2"]);
+        assert!(prune.is_empty());
+        assert!(notes[0].starts_with("serving now: rs-2 (port 3033, commit c0ffee"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_release_still_finishing_keeps_its_port_and_leftovers_are_named_and_retired() {
+        // rs-3 was started by a deploy cut off before the switch; rs-1 is still exiting.
+        let lines = [
+            ps("rs-1", "running", Some("staging"), Some(3032), "2026-11-01"),
+            ps("rs-2", "running", Some("staging"), Some(3033), "2026-11-02"),
+            ps("rs-3", "running", Some("staging"), Some(3034), "2026-11-03"),
+        ];
+        let (live, port, retire, _, notes) =
+            assessed(&lines, UPSTREAM, "HTTP/1.1 200 OK\r\nX-RecordSponge-Release: rs-2\r\n");
+        assert_eq!(live.as_deref(), Some("rs-2"));
+        assert_eq!(port, 3035);
+        assert_eq!(retire, ["rs-2", "rs-1", "rs-3"]);
+        assert!(
+            notes.iter().any(|n| n.starts_with("left by an interrupted deploy: rs-3 (running, port 3034")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn what_answers_through_nginx_wins_over_the_upstream_file() {
+        // The upstream file was rewritten, nginx not reloaded: it still serves rs-1.
+        let lines = [
+            ps("rs-1", "running", Some("staging"), Some(3032), "1"),
+            ps("rs-2", "running", Some("staging"), Some(3033), "2"),
+        ];
+        let (live, _, retire, _, notes) = assessed(&lines, UPSTREAM, "x-recordsponge-release: rs-1\r\n");
+        assert_eq!(live.as_deref(), Some("rs-1"));
+        assert_eq!(retire, ["rs-1", "rs-2"]);
+        assert!(notes.iter().any(|n| n.contains("nginx serves rs-1 while its upstream file names rs-2")), "{notes:?}");
+    }
+
+    #[test]
+    fn a_container_of_the_old_makefile_on_the_upstream_port_is_live_and_retired_after_the_switch() {
+        let lines = [ps("recordsponge-staging", "running", None, Some(3033), "1")];
+        let (live, port, retire, _, _) = assessed(&lines, UPSTREAM, "");
+        assert_eq!(live.as_deref(), Some("recordsponge-staging"));
+        assert_eq!(port, 3032);
+        assert_eq!(retire, ["recordsponge-staging"]);
+    }
+
+    #[test]
+    fn stopped_releases_beyond_the_newest_few_are_pruned_and_a_full_range_is_an_error() {
+        let lines: Vec<String> = (1..=5)
+            .map(|i| ps(&format!("rs-{i}"), "exited", Some("staging"), None, &format!("2026-11-0{i}")))
+            .collect();
+        let (live, port, retire, prune, notes) = assessed(&lines, "", "");
+        assert_eq!((live, port), (None, 3032));
+        assert!(retire.is_empty());
+        assert_eq!(prune, ["rs-3", "rs-2", "rs-1"]);
+        assert_eq!(notes[0], "no release serves yet (nginx's upstream names no port)");
+        let full: Vec<String> = (3032..=3039).map(|p| ps(&format!("x{p}"), "running", None, Some(p), "1")).collect();
+        let containers = parse_containers(&full.join("\n")).unwrap();
+        let err = assess("staging", [3032, 3039], 2, "", &containers, "").unwrap_err().to_string();
+        assert!(err.contains("every port of 3032..3039 is published"), "{err}");
+    }
+
+    #[test]
+    fn sudo_is_asked_whether_it_allows_a_command_without_running_it() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            sudo_list(&words(&["sudo", "-n", "nginx", "-s", "reload"])).unwrap(),
+            words(&["sudo", "-n", "-l", "nginx", "-s", "reload"])
+        );
+        assert_eq!(sudo_list(&words(&["nginx", "-s", "reload"])), None);
+    }
+}
