@@ -13,6 +13,10 @@ pub enum Check {
     Tool { program: String, version: Cmd, min: Option<(u32, u32)>, fix: String },
     /// `probe` succeeds (and, with `line`, prints that line).
     Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
+    /// `host` answers over ssh (`probe` is `ssh HOST true`): checked before the checks that
+    /// need it, which are not run when it fails (they would all fail for the same reason), and
+    /// their ssh connections then share the one it opened.
+    Reach { host: String, probe: Cmd, fix: String },
     /// `probe` succeeds: something is free. When it exits with `taken`, someone holds it and
     /// `holder` prints who.
     Free { what: String, probe: Cmd, taken: i32, holder: Cmd, fix: String },
@@ -45,6 +49,19 @@ fn fail(problem: impl Into<String>, fix: impl Into<String>) -> Result<(), Failur
 }
 
 impl Check {
+    /// The host a check reaches over ssh (the alias before `--` in its probe), if any.
+    pub fn ssh_host(&self) -> Option<&str> {
+        let probe = match self {
+            Check::Probe { probe, .. } | Check::Reach { probe, .. } | Check::Free { probe, .. } => probe,
+            _ => return None,
+        };
+        if probe.program != "ssh" {
+            return None;
+        }
+        let dash = probe.args.iter().position(|a| a == "--")?;
+        dash.checked_sub(1).map(|i| probe.args[i].as_str())
+    }
+
     /// One line for plans and `doctor`.
     pub fn describe(&self) -> String {
         match self {
@@ -53,6 +70,7 @@ impl Check {
             }
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
             Check::Probe { what, .. } => what.clone(),
+            Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
             Check::Free { what, .. } => what.clone(),
             Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
             Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
@@ -82,6 +100,10 @@ impl Check {
                     _ => Ok(()),
                 }
             }
+            Check::Reach { host, probe, fix } => match output(probe) {
+                Ok(_) => Ok(()),
+                Err(err) => fail(format!("ssh to {host} works without prompts: no ({err})"), fix.as_str()),
+            },
             Check::Free { what, probe, taken, holder, fix } => match crate::process::capture(probe) {
                 Ok(out) if out.status.success() => Ok(()),
                 Ok(out) if out.status.code() == Some(*taken) => {
@@ -175,11 +197,31 @@ fn verify_tool(program: &str, version: &Cmd, min: Option<(u32, u32)>, fix: &str)
 
 /// Verifies independent checks at once (most wait on a program: docker, compose, ssh), so a
 /// plan that cannot succeed is refused in about the time of its slowest check. No confirmations here.
-pub fn verify_all(checks: &[&Check]) -> Vec<Result<(), Failure>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = checks.iter().map(|check| scope.spawn(move || check.verify(false))).collect();
-        handles.into_iter().map(|h| h.join().expect("a check panicked")).collect()
-    })
+/// The hosts (reached with `ssh`) are checked first, then the rest, also at once; a check that
+/// needs a host that cannot be reached is not run (None).
+pub fn verify_all(checks: &[&Check]) -> Vec<Option<Result<(), Failure>>> {
+    let at_once = |indices: &[usize]| -> Vec<(usize, Result<(), Failure>)> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = indices.iter().map(|&i| (i, scope.spawn(move || checks[i].verify(false)))).collect();
+            handles.into_iter().map(|(i, h)| (i, h.join().expect("a check panicked"))).collect()
+        })
+    };
+    let mut results = vec![None; checks.len()];
+    let gates: Vec<usize> = (0..checks.len()).filter(|&i| matches!(checks[i], Check::Reach { .. })).collect();
+    let mut unreachable = Vec::new();
+    for (i, result) in at_once(&gates) {
+        if result.is_err() {
+            unreachable.extend(checks[i].ssh_host());
+        }
+        results[i] = Some(result);
+    }
+    let rest: Vec<usize> = (0..checks.len())
+        .filter(|i| !gates.contains(i) && !checks[*i].ssh_host().is_some_and(|h| unreachable.contains(&h)))
+        .collect();
+    for (i, result) in at_once(&rest) {
+        results[i] = Some(result);
+    }
+    results
 }
 
 /// The first `MAJOR.MINOR` in a version banner (`Docker version 28.2.2`, `v2.29.1`).

@@ -35,8 +35,11 @@ pub fn doctor(p: &Project) -> Result<()> {
     let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| c).collect::<Vec<_>>());
     for ((check, users), result) in checks.iter().zip(results) {
         match result {
-            Ok(()) => println!("ok      {}", check.describe()),
-            Err(failure) => {
+            Some(Ok(())) => println!("ok      {}", check.describe()),
+            None => {
+                println!("SKIPPED {} ({} cannot be reached)", check.describe(), check.ssh_host().unwrap_or("its host"))
+            }
+            Some(Err(failure)) => {
                 failed += 1;
                 println!("FAILED  {}\n        {}\n        fix: {}", check.describe(), failure.problem, failure.fix);
                 println!("        needed by: {}", users.join(", "));

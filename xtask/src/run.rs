@@ -26,11 +26,13 @@ pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
     let (confirms, others): (Vec<&Check>, Vec<&Check>) =
         plan.checks.iter().partition(|c| matches!(c, Check::Confirm { .. }));
     let mut failures: Vec<Failure> = Vec::new();
+    let mut skipped = 0;
     for (check, result) in others.iter().zip(checks::verify_all(&others)) {
         match result {
-            Ok(()) if opts.verbose => eprintln!("  ok   {}", check.describe()),
-            Ok(()) => {}
-            Err(failure) => failures.push(failure),
+            Some(Ok(())) if opts.verbose => eprintln!("  ok   {}", check.describe()),
+            Some(Ok(())) => {}
+            Some(Err(failure)) => failures.push(failure),
+            None => skipped += 1,
         }
     }
     if failures.is_empty() {
@@ -45,6 +47,12 @@ pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
     }
     for failure in &failures {
         eprintln!("error: {}\n  fix: {}", failure.problem, failure.fix);
+    }
+    if skipped > 0 {
+        eprintln!(
+            "({skipped} more precondition{} on that host not checked: it cannot be reached)",
+            if skipped == 1 { "" } else { "s" }
+        );
     }
     bail!(
         "`{}`: {} precondition{} failed; nothing was run",

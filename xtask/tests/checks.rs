@@ -306,3 +306,32 @@ fn a_service_exec_runs_in_the_container_its_lookup_lists() {
     assert!(text.contains("the db service has no running container (`true` lists none)"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn checks_on_a_host_that_cannot_be_reached_are_not_run() {
+    let dir = temp("reach");
+    // Nothing listens on port 1 of loopback: ssh fails at once.
+    let ssh = |words: &[&str]| {
+        Cmd::new("ssh", &dir)
+            .args(&["-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-p", "1", "127.0.0.1", "--"])
+            .remote(words)
+    };
+    let reach = Check::Reach { host: "127.0.0.1".into(), probe: ssh(&["true"]), fix: "start sshd".into() };
+    let remote = Check::Probe {
+        what: "docker answers there".into(),
+        probe: ssh(&["docker", "info"]),
+        line: None,
+        fix: "x".into(),
+    };
+    let local = Check::File { path: dir.join("missing"), what: "a local file".into(), fix: "make it".into() };
+    assert_eq!(remote.ssh_host(), Some("127.0.0.1"));
+    let results = xtask::checks::verify_all(&[&reach, &remote, &local]);
+    let problem = results[0].clone().unwrap().unwrap_err().problem;
+    assert!(
+        problem.starts_with("ssh to 127.0.0.1 works without prompts: no (the ssh connection to 127.0.0.1 failed"),
+        "{problem}"
+    );
+    assert_eq!(results[1], None, "a check on that host was run");
+    assert!(results[2].clone().unwrap().is_err(), "the local check still runs");
+    std::fs::remove_dir_all(dir).unwrap();
+}

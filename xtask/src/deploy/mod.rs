@@ -124,10 +124,9 @@ fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
             min: None,
             fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
         },
-        Check::Probe {
-            what: format!("ssh to {host} works without prompts"),
+        Check::Reach {
+            host: host.clone(),
             probe: ssh(p, host, &["true"]),
-            line: None,
             fix: format!(
                 "make `ssh {host} true` work without a prompt: a `Host {host}` block in ~/.ssh/config, \
                  your key loaded (`ssh-add`) and authorized on the host, its host key known (connect once with `ssh {host}`)"
