@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the site templates of this directory with `nginx -t`, rendered as setup-host.sh
-# renders them (TLS and plain http, staging and prod), in a throwaway copy of Debian's main
-# config with a self-signed certificate in a temp dir: no certificate, no /etc/nginx/recordsponge
-# and no running nginx needed. Needs nginx and openssl. Prints nginx's verdict.
+# renders them (TLS and plain http, staging and prod), and the Swarm stack's proxy
+# (../swarm/proxy.conf), in a throwaway copy of Debian's main config with a self-signed
+# certificate in a temp dir: no certificate, no /etc/nginx/recordsponge and no running nginx
+# needed. Needs nginx and openssl. Prints nginx's verdict. (The deploy suite runs it on a host.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 command -v nginx > /dev/null || { echo "check.sh: nginx is not installed" >&2; exit 1; }
@@ -27,6 +28,9 @@ for env in staging prod; do
   sed -i "s#^include $tmp/$env.upstream.conf;##" "$tmp/sites/$env"-*.conf
   echo "include $tmp/$env.upstream.conf;" > "$tmp/sites/$env-upstream.conf"
 done
+
+# The Swarm proxy's server, on a port of its own.
+sed -e "s/listen 80;/listen 8200;/" "$here/../swarm/proxy.conf" > "$tmp/sites/swarm-proxy.conf"
 
 # Debian's main config as on the production host, with its sites and conf.d replaced by ours
 # and its pid and logs moved to the temp dir.

@@ -4,7 +4,7 @@
 # only what is missing, never empties or overwrites a file that holds settings (env files, an
 # upstream the deploy rewrote), and starts only what does not run.
 #
-#   bash setup-host.sh [--user deploy] [--keys FILE] [--http-only] [--no-install]
+#   bash setup-host.sh [--user deploy] [--keys FILE] [--http-only] [--no-install] [--no-nginx]
 #                      --env staging [--env prod=recordsponge.com] ...
 #
 # --env NAME[=DOMAIN][@HTTP_PORT]  an environment to serve: its nginx site (server_name DOMAIN,
@@ -17,9 +17,11 @@
 # --user NAME  the deploy user, which `ssh` logs in as (default: deploy).
 # --keys FILE  public keys to authorize for it (appended, once each).
 # --no-install  do not install packages (they are there already).
+# --no-nginx  a manager of a Docker Swarm (config/swarm): no nginx, no sites, no sudo rule (the
+#        stack's own proxy serves); the user, env files, state directory and sshd as for a host.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-user=deploy keys= http_only= install=1 envs=()
+user=deploy keys= http_only= install=1 nginx=1 envs=()
 while [ $# -gt 0 ]; do
   case $1 in
     --user) user=$2; shift 2 ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --env) envs+=("$2"); shift 2 ;;
     --http-only) http_only=1; shift ;;
     --no-install) install=; shift ;;
+    --no-nginx) nginx=; shift ;;
     *) echo "setup-host.sh: unknown argument $1 (see the top of this file)" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +59,7 @@ write_ours() {
 
 # 1. Packages. util-linux has flock (the deploy lock); sudo runs the two nginx commands.
 if [ -n "$install" ]; then
-  packages=(docker.io nginx rsyslog logrotate curl sudo util-linux procps openssh-server)
+  packages=(docker.io rsyslog logrotate curl sudo util-linux procps openssh-server ${nginx:+nginx})
   missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -68,7 +71,7 @@ if [ -n "$install" ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
 fi
-nginx_bin=$(command -v nginx) || die "nginx is not installed (run without --no-install)"
+if [ -n "$nginx" ]; then nginx_bin=$(command -v nginx) || die "nginx is not installed (run without --no-install)"; fi
 
 # 2. The deploy user. Its password is `*` (no password login) rather than locked (`!`, what
 # `adduser --disabled-password` sets): an sshd without PAM refuses keys for locked accounts.
@@ -114,35 +117,36 @@ done
 install -d -m 750 -o "$user" -g "$user" /var/lib/recordsponge
 
 # 5. nginx: one site per environment, proxying to the upstream file the deploy rewrites.
-install -d -m 755 /etc/nginx/recordsponge /var/www/letsencrypt
-write_ours /etc/nginx/recordsponge/proxy.conf 644 < "$here/proxy.conf" || true
-for spec in "${envs[@]}"; do
-  env=${spec%%[=@]*}
-  domain=${spec#"$env"}; domain=${domain#=}; domain=${domain%@*}
-  [ -n "$domain" ] || if [ "$env" = prod ]; then domain=recordsponge.com; else domain=$env.recordsponge.com; fi
-  http_port=80
-  case $spec in *@*) http_port=${spec##*@} ;; esac
-  [[ $env =~ ^[a-z0-9][a-z0-9_.-]*$ && $http_port =~ ^[0-9]+$ && $domain =~ ^[A-Za-z0-9_.-]+$ ]] || die "--env $spec: NAME[=DOMAIN][@HTTP_PORT]"
-  # Until the first deploy, no release runs: nginx answers 502.
-  write_new "/etc/nginx/recordsponge/$env.upstream.conf" 644 "$user:$user" << CONF || true
-upstream recordsponge_$env { server 127.0.0.1:9 down; }
-CONF
-  if [ -z "$http_only" ] && [ -s "/etc/letsencrypt/live/$domain/fullchain.pem" ]; then template=site.conf.in; else template=site-http.conf.in; fi
-  sed -e "s/@ENV@/$env/g" -e "s/@DOMAIN@/$domain/g" -e "s/@HTTP_PORT@/$http_port/g" "$here/$template" |
-    write_ours "/etc/nginx/sites-available/recordsponge-$env.conf" 644 || true
-  ln -sfn "../sites-available/recordsponge-$env.conf" "/etc/nginx/sites-enabled/recordsponge-$env.conf"
-done
-[ ! -e /etc/nginx/sites-enabled/default ] || { rm -f /etc/nginx/sites-enabled/default; say "disabled nginx's default site"; }
-# The deploy user may test and reload nginx, nothing else, without a password (`sudo -n`).
-sudoers=/etc/sudoers.d/recordsponge
-rule="$user ALL=(root) NOPASSWD: $nginx_bin -t, $nginx_bin -s reload"
-if [ "$(cat "$sudoers" 2> /dev/null)" != "$rule" ]; then
-  tmp=$(mktemp /etc/sudoers.d/.recordsponge.XXXXXX)
-  printf '%s\n' "$rule" > "$tmp"
-  chmod 440 "$tmp"
-  visudo -cqf "$tmp" || { rm -f "$tmp"; die "visudo rejects: $rule"; }
-  mv -f "$tmp" "$sudoers"
-  say "sudo: $user may run \`nginx -t\` and \`nginx -s reload\` ($sudoers)"
+if [ -n "$nginx" ]; then
+  install -d -m 755 /etc/nginx/recordsponge /var/www/letsencrypt
+  write_ours /etc/nginx/recordsponge/proxy.conf 644 < "$here/proxy.conf" || true
+  for spec in "${envs[@]}"; do
+    env=${spec%%[=@]*}
+    domain=${spec#"$env"}; domain=${domain#=}; domain=${domain%@*}
+    [ -n "$domain" ] || if [ "$env" = prod ]; then domain=recordsponge.com; else domain=$env.recordsponge.com; fi
+    http_port=80
+    case $spec in *@*) http_port=${spec##*@} ;; esac
+    [[ $env =~ ^[a-z0-9][a-z0-9_.-]*$ && $http_port =~ ^[0-9]+$ && $domain =~ ^[A-Za-z0-9_.-]+$ ]] || die "--env $spec: NAME[=DOMAIN][@HTTP_PORT]"
+    # Until the first deploy, no release runs: nginx answers 502.
+    echo "upstream recordsponge_$env { server 127.0.0.1:9 down; }" |
+      write_new "/etc/nginx/recordsponge/$env.upstream.conf" 644 "$user:$user" || true
+    if [ -z "$http_only" ] && [ -s "/etc/letsencrypt/live/$domain/fullchain.pem" ]; then template=site.conf.in; else template=site-http.conf.in; fi
+    sed -e "s/@ENV@/$env/g" -e "s/@DOMAIN@/$domain/g" -e "s/@HTTP_PORT@/$http_port/g" "$here/$template" |
+      write_ours "/etc/nginx/sites-available/recordsponge-$env.conf" 644 || true
+    ln -sfn "../sites-available/recordsponge-$env.conf" "/etc/nginx/sites-enabled/recordsponge-$env.conf"
+  done
+  [ ! -e /etc/nginx/sites-enabled/default ] || { rm -f /etc/nginx/sites-enabled/default; say "disabled nginx's default site"; }
+  # The deploy user may test and reload nginx, nothing else, without a password (`sudo -n`).
+  sudoers=/etc/sudoers.d/recordsponge
+  rule="$user ALL=(root) NOPASSWD: $nginx_bin -t, $nginx_bin -s reload"
+  if [ "$(cat "$sudoers" 2> /dev/null)" != "$rule" ]; then
+    tmp=$(mktemp /etc/sudoers.d/.recordsponge.XXXXXX)
+    printf '%s\n' "$rule" > "$tmp"
+    chmod 440 "$tmp"
+    visudo -cqf "$tmp" || { rm -f "$tmp"; die "visudo rejects: $rule"; }
+    mv -f "$tmp" "$sudoers"
+    say "sudo: $user may run \`nginx -t\` and \`nginx -s reload\` ($sudoers)"
+  fi
 fi
 
 # 6. Logs: the containers log to syslog (facility local1 for staging, local0 for prod), kept
@@ -180,17 +184,17 @@ CONF
 grep -Eqs '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config || say "note: /etc/ssh/sshd_config does not include sshd_config.d; add ClientAliveInterval 5 there"
 
 # 8. The daemons: through systemd where it runs, else started here when they do not run.
-"$nginx_bin" -t -q || die "nginx's configuration is invalid (nginx -t says why)"
+[ -z "$nginx" ] || "$nginx_bin" -t -q || die "nginx's configuration is invalid (nginx -t says why)"
 running() { pgrep -x "$1" > /dev/null; }
 if [ -d /run/systemd/system ]; then
-  systemctl enable --now docker nginx rsyslog > /dev/null
+  systemctl enable --now docker rsyslog ${nginx:+nginx} > /dev/null
   [ -z "$restart_rsyslog" ] || systemctl restart rsyslog
-  systemctl reload nginx
+  [ -z "$nginx" ] || systemctl reload nginx
   [ -z "$reload_sshd" ] || systemctl reload ssh || systemctl reload sshd || true
 else
   running dockerd || { setsid dockerd > /var/log/dockerd.log 2>&1 < /dev/null & say "started dockerd"; }
   if ! running rsyslogd; then rsyslogd; say "started rsyslogd"; elif [ -n "$restart_rsyslog" ]; then pkill -HUP -x rsyslogd; fi
-  if running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; say "started nginx"; fi
+  if [ -z "$nginx" ]; then :; elif running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; say "started nginx"; fi
   if [ -x /usr/sbin/sshd ]; then
     mkdir -p /run/sshd
     if ! running sshd; then /usr/sbin/sshd; say "started sshd"; elif [ -n "$reload_sshd" ]; then pkill -HUP -x sshd; fi

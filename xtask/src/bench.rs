@@ -291,8 +291,8 @@ fn new(p: &Project, runs: usize) -> Result<()> {
 fn deploy(p: &Project) -> Result<()> {
     let fleet = Fleet::start(p, &format!("rsbench{}", std::process::id()), 1, true, &[8080, 8081])?;
     let host = fleet.hosts[0].name.clone();
-    fleet.set_up(p, &host, &["staging=_@8080".into(), "prod=_@8081".into()])?;
-    let env_text = fleet.app_database(p, &host, "staging")?;
+    fleet.set_up(p, &host, &["staging=_@8080".into(), "prod=_@8081".into()], true)?;
+    let env_text = fleet.app_database(p, &host, "staging", false)?;
     for env in ["staging", "prod"] {
         fleet.exec(&host, None, &["dd", &format!("of=/etc/recordsponge/{env}.env"), "status=none"], Some(&env_text))?;
     }

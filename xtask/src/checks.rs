@@ -13,6 +13,8 @@ pub enum Check {
     Tool { program: String, version: Cmd, min: Option<(u32, u32)>, fix: String },
     /// `probe` succeeds (and, with `line`, prints that line).
     Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
+    /// `probe` succeeds and every line it prints ends with `suffix` (e.g. every node is Ready).
+    AllLines { what: String, probe: Cmd, suffix: String, fix: String },
     /// `host` answers over ssh (`probe` is `ssh HOST true`): checked before the checks that
     /// need it, which are not run when it fails (they would all fail for the same reason), and
     /// their ssh connections then share the one it opened.
@@ -52,7 +54,10 @@ impl Check {
     /// The host a check reaches over ssh (the alias before `--` in its probe), if any.
     pub fn ssh_host(&self) -> Option<&str> {
         let probe = match self {
-            Check::Probe { probe, .. } | Check::Reach { probe, .. } | Check::Free { probe, .. } => probe,
+            Check::Probe { probe, .. }
+            | Check::Reach { probe, .. }
+            | Check::Free { probe, .. }
+            | Check::AllLines { probe, .. } => probe,
             _ => return None,
         };
         if probe.program != "ssh" {
@@ -71,6 +76,7 @@ impl Check {
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
             Check::Probe { what, .. } => what.clone(),
             Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
+            Check::AllLines { what, .. } => what.clone(),
             Check::Free { what, .. } => what.clone(),
             Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
             Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
@@ -100,6 +106,18 @@ impl Check {
                     _ => Ok(()),
                 }
             }
+            Check::AllLines { what, probe, suffix, fix } => match output(probe) {
+                Err(err) => fail(format!("{what}: no ({err})"), fix.as_str()),
+                Ok(out) => {
+                    let odd: Vec<&str> =
+                        out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with(suffix.as_str())).collect();
+                    if odd.is_empty() {
+                        Ok(())
+                    } else {
+                        fail(format!("{what}: no ({})", odd.join("; ")), fix.as_str())
+                    }
+                }
+            },
             Check::Reach { host, probe, fix } => match output(probe) {
                 Ok(_) => Ok(()),
                 Err(err) => fail(format!("ssh to {host} works without prompts: no ({err})"), fix.as_str()),

@@ -25,6 +25,8 @@ pub struct Cmd {
     pub quiet: bool,
     /// Text written to the child's standard input (never a secret: plans are printed).
     pub stdin: Option<String>,
+    /// A file the child reads as its standard input (read when it runs).
+    pub stdin_file: Option<PathBuf>,
     /// The command for a remote shell: its words are quoted one by one and joined into the last
     /// argument (see the module's documentation).
     pub remote: Vec<String>,
@@ -40,6 +42,7 @@ impl Cmd {
             terminal: false,
             quiet: false,
             stdin: None,
+            stdin_file: None,
             remote: Vec::new(),
         }
     }
@@ -71,6 +74,11 @@ impl Cmd {
 
     pub fn stdin(mut self, text: impl Into<String>) -> Cmd {
         self.stdin = Some(text.into());
+        self
+    }
+
+    pub fn stdin_file(mut self, path: &Path) -> Cmd {
+        self.stdin_file = Some(path.to_path_buf());
         self
     }
 

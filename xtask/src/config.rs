@@ -2,6 +2,7 @@
 //! before any plan is built.
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -125,19 +126,39 @@ pub struct Deploy {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
-    /// The ssh host (an alias from the user's ~/.ssh/config, or user@host).
+    /// How releases run: `host` (one Docker host behind its nginx, the default) or `swarm` (a
+    /// Docker Swarm stack: the app and its proxy, rolled by Swarm itself).
+    #[serde(default)]
+    pub engine: Engine,
+    /// The ssh host the deploy talks to (an alias from the user's ~/.ssh/config, or
+    /// user@host): the Docker host, or a manager of the Swarm (`manager` says the same).
+    #[serde(alias = "manager")]
     pub host: String,
-    /// The first and last of the loopback ports releases are published on: each new release
-    /// takes the lowest one no running container publishes (an old release may still be
+    /// host: the first and last of the loopback ports releases are published on: each new
+    /// release takes the lowest one no running container publishes (an old release may still be
     /// finishing its requests on its own), and nginx proxies to it.
-    pub ports: [u16; 2],
-    /// Release containers are named `CONTAINER-<time>-<pid of the deploy>`.
+    #[serde(default)]
+    pub ports: Option<[u16; 2]>,
+    /// host: release containers are named `CONTAINER-<time>-<pid of the deploy>`; swarm: the
+    /// stack's name (its services are `CONTAINER_app` and `CONTAINER_proxy`).
     pub container: String,
-    /// On the host: the nginx upstream file the deploy rewrites, and the upstream's name.
-    pub upstream_file: String,
-    pub upstream_name: String,
-    /// The public URL of /api/version, fetched on the host (with curl) after the switch.
+    /// host: on the host, the nginx upstream file the deploy rewrites, and the upstream's name.
+    #[serde(default)]
+    pub upstream_file: Option<String>,
+    #[serde(default)]
+    pub upstream_name: Option<String>,
+    /// swarm: how many tasks of the app run (2: one can be replaced while the other serves).
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// swarm: the proxy's image (nginx) and the port it is published on, on each manager node.
+    #[serde(default = "default_proxy_image")]
+    pub proxy_image: String,
+    #[serde(default = "default_proxy_port")]
+    pub proxy_port: u16,
+    /// The public URL of /api/version, fetched on the host (the manager) with curl: which
+    /// release answers through the proxy.
     pub check_url: String,
+    /// The env file on the host (the manager): the containers' settings, never read from here.
     pub env_file: String,
     pub syslog_facility: String,
     pub health_path: String,
@@ -145,6 +166,41 @@ pub struct Environment {
     /// Deploys of this environment are allowed only from this branch.
     #[serde(default)]
     pub branch: Option<String>,
+}
+
+/// How an environment's releases run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// One Docker host behind its nginx.
+    #[default]
+    Host,
+    /// A Docker Swarm cluster.
+    Swarm,
+}
+
+fn default_replicas() -> u32 {
+    2
+}
+
+fn default_proxy_image() -> String {
+    "nginx:1.27-bookworm".into()
+}
+
+fn default_proxy_port() -> u16 {
+    80
+}
+
+impl Environment {
+    /// The host engine's settings (validated to be there for it).
+    pub fn nginx(&self) -> ([u16; 2], &str, &str) {
+        let missing = "validated for engine = \"host\"";
+        (
+            self.ports.expect(missing),
+            self.upstream_file.as_deref().expect(missing),
+            self.upstream_name.as_deref().expect(missing),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -201,26 +257,36 @@ impl Config {
                 bail!("environments.{name}.host: `{}` is not an ssh host alias or user@host", env.host);
             }
             check_name(&format!("environments.{name}.container"), &env.container)?;
-            if env.ports[0] == 0 || env.ports[0] >= env.ports[1] {
-                bail!(
-                    "environments.{name}.ports: [FIRST, LAST], a range of at least two ports (the live release and the next)"
-                );
-            }
-            for (other, o) in
-                self.environments.range::<String, _>((std::ops::Bound::Excluded(name), std::ops::Bound::Unbounded))
-            {
-                if o.host == env.host && o.ports[0] <= env.ports[1] && env.ports[0] <= o.ports[1] {
-                    bail!("environments.{name}.ports and environments.{other}.ports overlap on the host {}", env.host);
+            match env.engine {
+                Engine::Host => {
+                    let (Some(ports), Some(_), Some(upstream_name)) =
+                        (env.ports, &env.upstream_file, &env.upstream_name)
+                    else {
+                        bail!("[environments.{name}]: engine \"host\" needs ports, upstream_file and upstream_name");
+                    };
+                    if ports[0] == 0 || ports[0] >= ports[1] {
+                        bail!(
+                            "environments.{name}.ports: [FIRST, LAST], a range of at least two ports (the live release and the next)"
+                        );
+                    }
+                    let others = self.environments.range::<String, _>((Excluded(name), Unbounded));
+                    for (other, o) in others.filter(|(_, o)| o.engine == Engine::Host && o.host == env.host) {
+                        if o.ports.is_some_and(|op| op[0] <= ports[1] && ports[0] <= op[1]) {
+                            bail!(
+                                "environments.{name}.ports and environments.{other}.ports overlap on the host {}",
+                                env.host
+                            );
+                        }
+                    }
+                    check_name(&format!("environments.{name}.upstream_name"), upstream_name)?;
+                }
+                Engine::Swarm => {
+                    if env.replicas == 0 {
+                        bail!("environments.{name}.replicas: at least 1 (2 keeps one serving while the other is replaced)");
+                    }
+                    check_image(&format!("environments.{name}.proxy_image"), &env.proxy_image)?;
                 }
             }
-            for (key, command) in
-                [("deploy.nginx_test", &self.deploy.nginx_test), ("deploy.nginx_reload", &self.deploy.nginx_reload)]
-            {
-                if command.first().map(String::as_str) == Some("sudo") && !command.iter().any(|a| a == "-n") {
-                    bail!("{key}: sudo without -n would wait for a password that a deploy cannot type: start it with [\"sudo\", \"-n\", ...]");
-                }
-            }
-            check_name(&format!("environments.{name}.upstream_name"), &env.upstream_name)?;
             if !env.health_path.starts_with('/') {
                 bail!("environments.{name}.health_path: must start with `/`");
             }
@@ -245,6 +311,13 @@ impl Config {
         }
         if self.environments.is_empty() {
             bail!("[environments]: at least one deploy environment is needed");
+        }
+        for (key, command) in
+            [("deploy.nginx_test", &self.deploy.nginx_test), ("deploy.nginx_reload", &self.deploy.nginx_reload)]
+        {
+            if command.first().map(String::as_str) == Some("sudo") && !command.iter().any(|a| a == "-n") {
+                bail!("{key}: sudo without -n would wait for a password that a deploy cannot type: start it with [\"sudo\", \"-n\", ...]");
+            }
         }
         Ok(())
     }
@@ -293,6 +366,18 @@ pub fn check_env_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// An image reference that can go on a command line as one word: `[REGISTRY/]NAME[:TAG][@DIGEST]`
+/// of letters, digits and `._-/:@`.
+fn check_image(key: &str, value: &str) -> Result<()> {
+    let mut chars = value.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+    if !ok {
+        bail!("{key}: `{value}` is not an image reference");
+    }
+    Ok(())
+}
+
 /// Docker's grammar for image tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn check_tag(tag: &str) -> Result<()> {
     let mut chars = tag.chars();
@@ -330,8 +415,8 @@ mod tests {
     #[test]
     fn the_shipped_configuration_is_valid() {
         let config = Config::parse(&shipped(), Path::new("x")).unwrap();
-        assert_eq!(config.environments["staging"].ports, [3032, 3039]);
-        assert_eq!(config.environments["prod"].ports, [3040, 3047]);
+        assert_eq!(config.environments["staging"].ports, Some([3032, 3039]));
+        assert_eq!(config.environments["prod"].ports, Some([3040, 3047]));
         assert_eq!(config.environments["prod"].syslog_facility, "local0");
     }
 

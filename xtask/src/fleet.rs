@@ -76,8 +76,8 @@ fn secret() -> Result<String> {
 }
 
 impl Fleet {
-    /// Starts a registry and `count` hosts (`postgres`: each with a PostgreSQL server for the
-    /// app), each publishing `publish` (and 22) on loopback. The images are built first when
+    /// Starts a registry and `count` hosts (`postgres`: the first with a PostgreSQL server for
+    /// the app), each publishing `publish` (and 22) on loopback. The images are built first when
     /// missing (from the local Debian base, which is made the way `new` makes it).
     pub fn start(p: &Project, prefix: &str, count: usize, postgres: bool, publish: &[u16]) -> Result<Fleet> {
         let sh = Shell::new()?;
@@ -135,7 +135,7 @@ impl Fleet {
             let name = format!("{prefix}-{}", i + 1);
             let volume = format!("{name}-docker:/var/lib/docker");
             let forward = format!("RSX_REGISTRY_FORWARD={port}:{registry_name}:5000");
-            let pg = format!("RSX_POSTGRES={}", u8::from(postgres));
+            let pg = format!("RSX_POSTGRES={}", u8::from(postgres && i == 0));
             let publish_args: Vec<String> = std::iter::once(22)
                 .chain(publish.iter().copied())
                 .map(|p| format!("--publish=127.0.0.1::{p}"))
@@ -181,7 +181,14 @@ impl Fleet {
     /// Runs a command in a host as root (or `user`), `stdin` written to it; its stdout.
     pub fn exec(&self, host: &str, user: Option<&str>, argv: &[&str], stdin: Option<&str>) -> Result<String> {
         let sh = &self.sh;
-        let user = user.map(|u| vec!["--user", u]).unwrap_or_default();
+        // docker exec keeps root's HOME for another user: the deploy user's docker would not
+        // find its registry login.
+        let home = format!("HOME=/home/{USER}");
+        let user = match user {
+            Some(USER) => vec!["--user", USER, "--env", &home],
+            Some(u) => vec!["--user", u],
+            None => vec![],
+        };
         let out = cmd!(sh, "docker exec --interactive {user...} {host} {argv...}")
             .stdin(stdin.unwrap_or(""))
             .quiet()
@@ -194,12 +201,14 @@ impl Fleet {
     }
 
     /// Sets a host up as an operator would (config/nginx/README.md): setup-host.sh with the
-    /// fleet's key for the deploy user, the environments `envs` (`NAME=DOMAIN@PORT` each), then
-    /// the deploy user's registry login.
-    pub fn set_up(&self, p: &Project, host: &str, envs: &[String]) -> Result<()> {
+    /// fleet's key for the deploy user, the environments `envs` (`NAME=DOMAIN@PORT` each; no
+    /// nginx sites for a Swarm node, `nginx` false), then the deploy user's registry login.
+    pub fn set_up(&self, p: &Project, host: &str, envs: &[String], nginx: bool) -> Result<()> {
         let sh = &self.sh;
-        let nginx = p.root.join("config/nginx");
-        cmd!(sh, "docker cp {nginx} {host}:/root/nginx").quiet().run()?;
+        for dir in ["nginx", "swarm"] {
+            let files = p.root.join("config").join(dir);
+            cmd!(sh, "docker cp {files} {host}:/root/{dir}").quiet().run()?;
+        }
         let key = std::fs::read_to_string(self.dir.join("id_ed25519.pub"))?;
         self.exec(host, None, &["dd", "of=/root/deploy-keys.pub", "status=none"], Some(&key))?;
         let mut argv = vec![
@@ -212,6 +221,9 @@ impl Fleet {
             "--keys",
             "/root/deploy-keys.pub",
         ];
+        if !nginx {
+            argv.push("--no-nginx");
+        }
         for env in envs {
             argv.extend(["--env", env.as_str()]);
         }
@@ -228,9 +240,10 @@ impl Fleet {
     }
 
     /// The app's database on a host (its PostgreSQL, reached from the host's containers at its
-    /// engine's bridge address), with config/postgres/schema.sql applied; returns the env file
-    /// of an environment using it. The password is made here and goes through stdin only.
-    pub fn app_database(&self, p: &Project, host: &str, tier: &str) -> Result<String> {
+    /// engine's bridge address, or from other hosts' at its address on the fleet's network when
+    /// `shared`), with config/postgres/schema.sql applied; returns the env file of an
+    /// environment using it. The password is made here and goes through stdin only.
+    pub fn app_database(&self, p: &Project, host: &str, tier: &str, shared: bool) -> Result<String> {
         let password = secret()?;
         self.exec(host, None, &["pg_conftool", "15", "main", "set", "listen_addresses", "*"], None)?;
         let hba = "host all all 0.0.0.0/0 scram-sha-256\n";
@@ -247,12 +260,40 @@ impl Fleet {
         psql("postgres", &format!("CREATE ROLE recordsponge LOGIN PASSWORD '{password}';\nCREATE DATABASE recordsponge OWNER recordsponge;\n"))?;
         let schema = std::fs::read_to_string(p.root.join("config/postgres/schema.sql"))?;
         psql("recordsponge", &format!("SET ROLE recordsponge;\n{schema}"))?;
-        let addr = self.exec(host, None, &["ip", "-4", "-o", "addr", "show", "docker0"], None)?;
+        let device = if shared { "eth0" } else { "docker0" };
+        let addr = self.exec(host, None, &["ip", "-4", "-o", "addr", "show", device], None)?;
         let bridge = addr.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next());
-        let bridge = bridge.with_context(|| format!("{host}'s engine has no docker0 address: {addr}"))?;
+        let bridge = bridge.with_context(|| format!("{host} has no {device} address: {addr}"))?;
         Ok(format!(
             "PGHOST={bridge}\nPGPORT=5432\nPGDATABASE=recordsponge\nPGUSER=recordsponge\nPGPASSWORD={password}\nTIER={tier}\n"
         ))
+    }
+
+    /// Forms a Docker Swarm of the hosts: the first the manager, the others workers.
+    pub fn swarm(&self) -> Result<()> {
+        let manager = &self.hosts[0].name;
+        let addr = self.exec(manager, None, &["ip", "-4", "-o", "addr", "show", "eth0"], None)?;
+        let ip = addr.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next());
+        let ip = ip.with_context(|| format!("{manager} has no eth0 address: {addr}"))?;
+        self.exec(manager, None, &["docker", "swarm", "init", "--advertise-addr", ip], None)?;
+        let token = self.exec(manager, None, &["docker", "swarm", "join-token", "--quiet", "worker"], None)?;
+        for worker in &self.hosts[1..] {
+            self.exec(
+                &worker.name,
+                None,
+                &["docker", "swarm", "join", "--token", token.trim(), &format!("{ip}:2377")],
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Builds a test image (xtask/testbed/images/NAME) and pushes it to the registry.
+    pub fn push_test_image(&self, p: &Project, name: &str) -> Result<String> {
+        let image = ensure_image(&self.sh, &p.root, name)?;
+        let target = format!("{}/rs-testbed/{name}:1", self.registry);
+        self.push(&image, &target)?;
+        Ok(target)
     }
 
     /// Pushes an image of this machine's engine to the registry as `REPOSITORY:TAG`.

@@ -90,7 +90,50 @@ pub enum Expect {
     Prints(String),
     /// The probe succeeds and does not print this.
     Lacks(String),
+    /// The probe succeeds and its output is judged (and may end the wait as a failure).
+    Judged(Judge),
 }
+
+/// A judge's verdict on one poll of a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ready,
+    /// Not yet, and why.
+    NotYet(String),
+    /// It will not be ready: the wait fails at once, saying why.
+    Failed(String),
+}
+
+/// The function of a `Judge`: a probe's output and the plan's variables in, a verdict out.
+pub type Judging = dyn Fn(&str, &Vars) -> Verdict + Send + Sync;
+
+/// How a wait judges its probe's output: a pure function, owned and unit-tested by the command
+/// family that plans it. Two judges are the same when they say the same `what`.
+#[derive(Clone)]
+pub struct Judge {
+    pub what: String,
+    pub judge: std::sync::Arc<Judging>,
+}
+
+impl Judge {
+    pub fn new(what: &str, judge: impl Fn(&str, &Vars) -> Verdict + Send + Sync + 'static) -> Judge {
+        Judge { what: what.to_string(), judge: std::sync::Arc::new(judge) }
+    }
+}
+
+impl std::fmt::Debug for Judge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Judge({:?})", self.what)
+    }
+}
+
+impl PartialEq for Judge {
+    fn eq(&self, other: &Judge) -> bool {
+        self.what == other.what
+    }
+}
+
+impl Eq for Judge {}
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +332,7 @@ impl Plan {
                     Expect::Succeeds => String::new(),
                     Expect::Prints(text) => format!(" and prints {text}"),
                     Expect::Lacks(text) => format!(" and does not print {text}"),
+                    Expect::Judged(judge) => format!(" and {}", judge.what),
                 };
                 let _ =
                     writeln!(out, "{pad}until it succeeds{prints}, {}, for at most {}s:", POLL.1, timeout.as_secs());
@@ -408,6 +452,9 @@ impl Plan {
         let _ = writeln!(out, "{pad}{prompt} {}", cmd.line());
         if let Some(text) = &cmd.stdin {
             let _ = writeln!(out, "{pad}  stdin: {}", text.escape_debug());
+        }
+        if let Some(path) = &cmd.stdin_file {
+            let _ = writeln!(out, "{pad}  stdin: the file {}", self.rel(path));
         }
     }
 

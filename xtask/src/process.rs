@@ -21,10 +21,11 @@ fn expression(cmd: &Cmd) -> duct::Expression {
     for (key, value) in &cmd.env {
         e = e.env(key, value);
     }
-    match &cmd.stdin {
-        Some(text) => e.stdin_bytes(text.as_bytes()),
-        None if cmd.terminal => e,
-        None => e.stdin_null(),
+    match (&cmd.stdin, &cmd.stdin_file) {
+        (Some(text), _) => e.stdin_bytes(text.as_bytes()),
+        (None, Some(path)) => e.stdin_path(path),
+        (None, None) if cmd.terminal => e,
+        (None, None) => e.stdin_null(),
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::checks::{self, Check, Failure};
 use crate::cmd::{Cmd, Vars};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Expect, Plan, ServiceExec, Step, POLL};
+use crate::plan::{Action, Expect, Plan, ServiceExec, Step, Verdict, POLL};
 use crate::process::{self, Background, Held};
 
 pub struct Options {
@@ -231,11 +231,12 @@ impl Run<'_> {
             Action::WaitCmd { probe, expect, timeout, service, logs } => {
                 let probe = probe.resolve(&self.vars)?;
                 let expect = match expect {
-                    Expect::Succeeds => Expect::Succeeds,
                     Expect::Prints(text) => Expect::Prints(self.vars.fill(text)?),
                     Expect::Lacks(text) => Expect::Lacks(self.vars.fill(text)?),
+                    other => other.clone(),
                 };
                 let logs = logs.resolve(&self.vars)?;
+                let vars = self.vars.clone();
                 self.wait_until(*timeout, service, &logs, || match process::capture(&probe) {
                     Ok(out) if out.status.success() => {
                         let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -246,6 +247,11 @@ impl Run<'_> {
                             Expect::Lacks(text) if answer.contains(text.as_str()) => {
                                 Probe::NotYet(format!("it still answers `{answer}`"))
                             }
+                            Expect::Judged(judge) => match (judge.judge)(&answer, &vars) {
+                                Verdict::Ready => Probe::Ready,
+                                Verdict::NotYet(why) => Probe::NotYet(why),
+                                Verdict::Failed(why) => Probe::Failed(why),
+                            },
                             _ => Probe::Ready,
                         }
                     }
@@ -445,8 +451,10 @@ impl Run<'_> {
         let start = Instant::now();
         loop {
             let last = probe();
-            if let Probe::Ready = last {
-                return Ok(());
+            match last {
+                Probe::Ready => return Ok(()),
+                Probe::Failed(why) => bail!("{service}: {why}"),
+                _ => {}
             }
             if interrupted() {
                 bail!("interrupted (Ctrl-C) while waiting for {service}");
@@ -477,6 +485,8 @@ enum Probe {
     NotYet(String),
     /// The probe could not reach the host it runs on (ssh failed).
     Unreachable(String),
+    /// It will not be ready, and why.
+    Failed(String),
 }
 
 /// A live status line on a terminal (what runs and for how long); elsewhere a line every 30 s.

@@ -35,8 +35,8 @@ fn setup() -> Option<Suite> {
     let p = xtask::load(None, None, false).unwrap();
     let fleet = Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), 1, true, &[8080, 8081]).unwrap();
     let host = fleet.hosts[0].name.clone();
-    fleet.set_up(&p, &host, &["staging=_@8080".into(), "prod=_@8081".into()]).unwrap();
-    let env_text = fleet.app_database(&p, &host, "staging").unwrap();
+    fleet.set_up(&p, &host, &["staging=_@8080".into(), "prod=_@8081".into()], true).unwrap();
+    let env_text = fleet.app_database(&p, &host, "staging", false).unwrap();
     let secret = env_text.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap().to_string();
     for (env, tier) in [("staging", "TIER=staging"), ("prod", "TIER=production")] {
         let text = env_text.replace("TIER=staging", tier);
@@ -180,6 +180,10 @@ fn deploys_survive_what_operators_do() {
 
 /// Refused before anything is built or changed on the host, each with its fix.
 fn refusals(s: &Suite) {
+    // The sites and the Swarm proxy, as shipped, pass `nginx -t` on a host.
+    let checked = s.fleet.exec(&s.host, None, &["bash", "/root/nginx/check.sh"], None);
+    assert!(checked.is_ok(), "config/nginx/check.sh: {checked:?}");
+
     let no_login = s.fleet.dir.join("no-login");
     std::fs::create_dir_all(&no_login).unwrap();
     let mut cmd = s.x.command(&["staging"]);

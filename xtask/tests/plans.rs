@@ -119,6 +119,26 @@ fn every_plan_with_compose_v1_differs_only_in_the_compose_invocation() {
     }
 }
 
+/// A Swarm environment: its deploy, rollback and history.
+#[test]
+fn swarm_plans_match_their_golden_files() {
+    let mut p = project(Flavor::V2, false);
+    let mut cluster = p.config.environments["staging"].clone();
+    cluster.engine = xtask::config::Engine::Swarm;
+    cluster.host = "swarm-manager".into();
+    cluster.ports = None;
+    cluster.upstream_file = None;
+    cluster.upstream_name = None;
+    cluster.container = "recordsponge-cluster".into();
+    cluster.check_url = "http://127.0.0.1/api/version".into();
+    p.config.environments.insert("cluster".into(), cluster);
+    p.facts.ssh_users.insert("swarm-manager".into(), "deploy".into());
+    for argv in ["deploy cluster --tag cluster-0123456789ab", "rollback cluster", "releases cluster"] {
+        let argv = words(argv);
+        golden(&format!("swarm-{}", name(&argv)), &plan_of(&p, &argv).unwrap().render());
+    }
+}
+
 #[test]
 fn a_ca_bundle_is_handed_to_builds_and_containers() {
     let p = project(Flavor::V2, true);

@@ -27,7 +27,7 @@ pub const DIGEST_LABEL: &str = "org.recordsponge.digest";
 /// The header every response of a release names it in (`RS_RELEASE`).
 pub const RELEASE_HEADER: &str = "x-recordsponge-release";
 
-/// What a host of this engine needs beyond docker: curl, the env file, the nginx upstream
+/// What a host of this engine needs beyond what every deploy needs: curl, the nginx upstream
 /// file, the two nginx commands through `sudo -n`, and nginx's processes visible.
 pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
     let (host, user, d) = (&t.env.host, &t.user, &p.config.deploy);
@@ -38,7 +38,8 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         fix,
     };
     let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let (env_file, upstream) = (sh(&t.env.env_file), sh(&t.env.upstream_file));
+    let (_, upstream_file, _) = t.env.nginx();
+    let upstream = sh(upstream_file);
     let mut checks = vec![
         probe(
             format!("curl is on {host}"),
@@ -46,16 +47,8 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
             format!("on {host}, as root: `apt-get install curl`"),
         ),
         probe(
-            format!("{} is readable on {host} for {user}", t.env.env_file),
-            words(&["test", "-r", &t.env.env_file]),
-            format!(
-                "on {host}, as root: `touch {env_file} && chown {user} {env_file} && chmod 600 {env_file}` \
-                 (keeps what it holds), then fill in the settings if it is new (config/nginx/README.md, step 3)"
-            ),
-        ),
-        probe(
-            format!("{} is writable on {host} for {user}", t.env.upstream_file),
-            words(&["test", "-w", &t.env.upstream_file]),
+            format!("{upstream_file} is writable on {host} for {user}"),
+            words(&["test", "-w", upstream_file]),
             format!(
                 "on {host}, as root: `touch {upstream} && chown {user} {upstream}` (config/nginx/README.md, step 5)"
             ),
@@ -102,9 +95,10 @@ pub fn sudo_list(command: &[String]) -> Option<Vec<String>> {
 /// answers through nginx; then decides the new release's port and what to stop and prune.
 pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
     let host = &t.env.host;
+    let (ports, upstream_file, _) = t.env.nginx();
     plan.step(
         "Read the nginx upstream",
-        Action::Capture { cmd: ssh(p, host, &["cat", &t.env.upstream_file]), var: "upstream".into(), optional: false },
+        Action::Capture { cmd: ssh(p, host, &["cat", upstream_file]), var: "upstream".into(), optional: false },
     )
     .step(
         &format!("Read the containers on {host}"),
@@ -136,7 +130,7 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
             optional: true,
         },
     );
-    let (env, ports, keep) = (t.name.clone(), t.env.ports, p.config.deploy.keep_releases);
+    let (env, keep) = (t.name.clone(), p.config.deploy.keep_releases);
     plan.step(
         "Decide from what runs",
         Action::Decide(Decision::new(
@@ -167,12 +161,12 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
 /// `record` logs that it serves, after which no undo applies.
 pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     let (e, d) = (t.env, &p.config.deploy);
+    let (_, upstream_file, upstream_name) = e.nginx();
     let host = &e.host;
     let new = &t.container;
     let run = |remote: &[&str]| Action::Run(ssh(p, host, remote));
     let logs = ssh(p, host, &["docker", "logs", "--tail", "40", new]);
-    let write_upstream =
-        |text: &str| ssh(p, host, &["dd", &format!("of={}", e.upstream_file), "status=none"]).stdin(text);
+    let write_upstream = |text: &str| ssh(p, host, &["dd", &format!("of={upstream_file}"), "status=none"]).stdin(text);
     // Old nginx workers finish their requests before the release they proxy to is stopped.
     let drained = Action::WaitCmd {
         probe: ssh(p, host, &["ps", "-C", "nginx", "-o", "args="]),
@@ -244,7 +238,7 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     )
     .step(
         &format!("Point nginx at {new}"),
-        Action::Run(write_upstream(&format!("upstream {} {{ server 127.0.0.1:%{{new_port}}; }}\n", e.upstream_name))),
+        Action::Run(write_upstream(&format!("upstream {upstream_name} {{ server 127.0.0.1:%{{new_port}}; }}\n"))),
     )
     .undo(vec![Action::Run(write_upstream("%{upstream}\n")), reload.clone(), drained.clone()])
     .step("Check the nginx configuration", Action::Run(ssh(p, host, &d.nginx_test)))

@@ -1,7 +1,8 @@
 //! The deploy environments, over OpenSSH (your own ssh and ~/.ssh/config; every ssh of a
 //! command shares one connection): deploys, rollbacks, the release history and the lock. What
-//! every environment shares lives here; how releases run is the environment's engine:
-//! `host` (one Docker host behind nginx).
+//! every environment shares lives here; how releases run is the environment's engine, one a
+//! file behind the same three steps (checks, read what runs, switch): `host` (one Docker host
+//! behind nginx) and `swarm` (a Docker Swarm stack, rolled by Swarm itself).
 //!
 //! The host's truth decides, never a deploy's memory: each command starts by reading what
 //! runs (which release nginx routes to, which release containers exist and on which ports).
@@ -14,6 +15,7 @@
 //!   ends (see `Attempt`).
 
 mod host;
+mod swarm;
 
 pub use host::ENV_LABEL;
 
@@ -22,7 +24,7 @@ use anyhow::{bail, Result};
 use crate::checks::{registry_of, Check};
 use crate::cli::{Deploy, LockAction};
 use crate::cmd::{sh, Cmd};
-use crate::config::{check_tag, Environment};
+use crate::config::{check_tag, Engine, Environment};
 use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
 
@@ -171,9 +173,22 @@ fn deploy_checks(p: &Project, t: &Target) -> Vec<Check> {
             &login,
             format!("on {host}, as {}: `{}` (its docker pulls the releases)", t.user, login.join(" ")),
         ),
+        probe(
+            format!("{} is readable on {host} for {}", t.env.env_file, t.user),
+            &["test", "-r", &t.env.env_file],
+            format!(
+                "on {host}, as root: `touch {file} && chown {user} {file} && chmod 600 {file}` (keeps what it holds), \
+                 then fill in the settings if it is new (config/nginx/README.md)",
+                file = sh(&t.env.env_file),
+                user = t.user
+            ),
+        ),
         lock_free(p, t),
     ]);
-    checks.extend(host::checks(p, t));
+    checks.extend(match t.env.engine {
+        Engine::Host => host::checks(p, t),
+        Engine::Swarm => swarm::checks(p, t),
+    });
     checks
 }
 
@@ -302,7 +317,10 @@ fn read_state(p: &Project, t: &Target, plan: &mut Plan) {
         &format!("Read the release log of {}", t.name),
         Action::Capture { cmd: cat_state(p, t, "releases.log"), var: "log".into(), optional: false },
     );
-    host::read(p, t, plan);
+    match t.env.engine {
+        Engine::Host => host::read(p, t, plan),
+        Engine::Swarm => swarm::read(p, t, plan),
+    }
 }
 
 /// Pulls `image` on the host and reads its identity from the image itself (never from this
@@ -334,7 +352,11 @@ fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &str) {
         )
         .step(&format!("Log the start of the {action}"), append_log(p, t, log_line(p, t, action, image, "started")))
         .undo_always(vec![append_log(p, t, log_line(p, t, action, image, "failed"))]);
-    host::switch(p, t, plan, append_log(p, t, log_line(p, t, action, image, "ok")));
+    let record = append_log(p, t, log_line(p, t, action, image, "ok"));
+    match t.env.engine {
+        Engine::Host => host::switch(p, t, plan, record),
+        Engine::Swarm => swarm::switch(p, t, plan, record),
+    }
 }
 
 /// The image's digest in `repository` and the commit it was built from, from `docker image

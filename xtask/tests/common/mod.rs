@@ -101,6 +101,7 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+#[allow(unused_imports)] // The suites that loop requests through a proxy use Load.
 pub use xtask::fleet::{get, Load};
 
 /// A command started in the background, its output lines arriving on a channel.

@@ -1,0 +1,387 @@
+//! The `swarm` engine: an environment is a Docker Swarm stack (config/swarm/stack.yml): the app
+//! as a service of several tasks, and nginx in front of it on each manager node, which finds
+//! the tasks through Docker's DNS (config/swarm/proxy.conf). The deploy drives Swarm and reports
+//! what it did; Swarm itself rolls the update out (a new task beside each old one, one at a
+//! time, each healthy before the next) and rolls it back by itself when a task fails.
+//!
+//! Everything runs on the manager over ssh: `docker stack deploy` reads the stack file from
+//! stdin and the env file from the manager's disk, so its values never leave the cluster.
+
+use std::time::Duration;
+
+use super::{ssh, Target};
+use crate::checks::Check;
+use crate::plan::{Action, Decided, Decision, Expect, Judge, Plan, Verdict};
+use crate::project::Project;
+
+/// The stack file and the proxy's configuration, relative to the repository root.
+const STACK: &str = "config/swarm/stack.yml";
+const PROXY: &str = "config/swarm/proxy.conf";
+
+/// The app's service in the environment's stack.
+fn service(t: &Target) -> String {
+    format!("{}_app", t.env.container)
+}
+
+/// What a manager of this engine needs beyond docker: to be a manager, every node ready, curl
+/// (it asks the proxy which release serves), and the stack's files.
+pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
+    let host = &t.env.host;
+    let fix_manager = format!(
+        "make {host} a manager: `docker swarm init` there for a new Swarm, or point environments.{}.manager at a \
+         manager (`docker node ls` on one lists them)",
+        t.name
+    );
+    let mut checks = vec![
+        Check::Probe {
+            what: format!("{host} is a manager of a Docker Swarm"),
+            probe: ssh(p, host, &["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"]),
+            line: Some("true".into()),
+            fix: fix_manager,
+        },
+        Check::AllLines {
+            what: format!("every node of {host}'s Swarm is ready"),
+            probe: ssh(p, host, &["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}}"]),
+            suffix: " Ready".into(),
+            fix: format!(
+                "on the node that is not: start Docker (it rejoins by itself); a node gone for good: \
+                 `docker node rm NODE` on {host}"
+            ),
+        },
+        Check::Probe {
+            what: format!("curl is on {host}"),
+            probe: ssh(p, host, &["curl", "--version"]),
+            line: None,
+            fix: format!("on {host}, as root: `apt-get install curl`"),
+        },
+    ];
+    for file in [STACK, PROXY] {
+        checks.push(Check::File {
+            path: p.path(file),
+            what: "a file of the Swarm stack".into(),
+            fix: format!("restore it: `git checkout -- {file}`"),
+        });
+    }
+    checks
+}
+
+/// Reads what runs: the app's service (its spec, the state of its last update) and which
+/// release answers through the proxy.
+pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
+    let host = &t.env.host;
+    plan.step(
+        &format!("Read the service {}", service(t)),
+        Action::Capture {
+            cmd: ssh(p, host, &["docker", "service", "inspect", "--format", "{{json .}}", &service(t)]),
+            var: "service".into(),
+            optional: true,
+        },
+    )
+    .step(
+        &format!("Read the tasks of {}", service(t)),
+        Action::Capture {
+            cmd: ssh(p, host, &["docker", "service", "ps", "--no-trunc", "--format", "{{json .}}", &service(t)]),
+            var: "tasks".into(),
+            optional: true,
+        },
+    )
+    .step(
+        "Read the nodes",
+        Action::Capture {
+            cmd: ssh(p, host, &["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}"]),
+            var: "nodes".into(),
+            optional: false,
+        },
+    )
+    .step(
+        "Ask the proxy which release serves",
+        Action::Capture {
+            cmd: ssh(p, host, &["curl", "--silent", "--max-time", "5", "--dump-header", "-", "--output", "/dev/null", &t.env.check_url]),
+            var: "serving".into(),
+            optional: true,
+        },
+    )
+    .step(
+        "Decide from what runs",
+        Action::Decide(Decision::new(
+            "%{live}, %{live_digest} = the release the service runs, from %{service}, %{tasks}, %{nodes} and %{serving}",
+            |vars| {
+                let s = Service::parse(vars.get("service"));
+                let mut notes = report(&s, vars.get("tasks"), super::host::serving_release(vars.get("serving")));
+                notes.extend(node_notes(vars.get("nodes")));
+                let mut decided = Decided::default()
+                    .set("live", s.as_ref().map(|s| s.release.clone()).unwrap_or_default())
+                    .set("live_digest", s.as_ref().map(|s| s.image.clone()).unwrap_or_default())
+                    .set("serving_note", notes.join("\n"));
+                decided.notes = notes;
+                Ok(decided)
+            },
+        )),
+    );
+}
+
+/// Deploys the stack with the release `%{digest}`, waits for Swarm to roll it out, and checks
+/// through the proxy that it answers; `record` logs that it serves.
+pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
+    let (e, host) = (t.env, &t.env.host);
+    let new = &t.container;
+    let proxy_file = format!("{}/{}.proxy.conf", p.config.deploy.state_dir, t.name);
+    let service = service(t);
+    plan.step(
+        "Copy the proxy's configuration to the manager",
+        Action::Run(ssh(p, host, &["dd", &format!("of={proxy_file}"), "status=none"]).stdin_file(&p.path(PROXY))),
+    )
+    .step(
+        "Hash the proxy's configuration",
+        Action::Capture { cmd: ssh(p, host, &["sha256sum", &proxy_file]), var: "sha256sum".into(), optional: false },
+    )
+    .step(
+        "Name the proxy's configuration by its content",
+        Action::Decide(Decision::new("%{proxy_sum} = the first 12 digits of the hash in %{sha256sum}", |vars| {
+            let sum: String = vars.get("sha256sum").chars().take_while(char::is_ascii_hexdigit).take(12).collect();
+            if sum.len() < 12 {
+                anyhow::bail!("`sha256sum` printed no hash: {}", vars.get("sha256sum"));
+            }
+            Ok(Decided::default().set("proxy_sum", sum))
+        })),
+    )
+    .step(
+        "Note the manager's time",
+        Action::Capture {
+            cmd: ssh(p, host, &["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+            var: "since".into(),
+            optional: false,
+        },
+    );
+    let vars = [
+        "IMAGE=%{digest}".to_string(),
+        format!("RELEASE={new}"),
+        format!("ENV={}", t.name),
+        format!("ENV_FILE={}", e.env_file),
+        format!("REPLICAS={}", e.replicas),
+        format!("SYSLOG_FACILITY={}", e.syslog_facility),
+        format!("PROXY_IMAGE={}", e.proxy_image),
+        format!("PROXY_PORT={}", e.proxy_port),
+        format!("PROXY_FILE={proxy_file}"),
+        format!("PROXY_CONFIG={}-proxy-%{{proxy_sum}}", e.container),
+    ];
+    let mut deploy: Vec<&str> = vec!["env"];
+    deploy.extend(vars.iter().map(String::as_str));
+    deploy.extend(["docker", "stack", "deploy", "--with-registry-auth", "--compose-file", "-", &e.container]);
+    // Swarm goes on with an update it began when this command stops: the next one reads where it ended.
+    let rollout = Duration::from_secs(e.health_timeout + 60 + 30 * u64::from(e.replicas));
+    plan.step(
+        &format!("Deploy the stack {} with {new}", e.container),
+        Action::Run(ssh(p, host, &deploy).stdin_file(&p.path(STACK))),
+    )
+    .step(
+        &format!("Wait for Swarm to roll {new} out"),
+        Action::WaitCmd {
+            probe: ssh(p, host, &["docker", "service", "inspect", "--format", "{{json .}}", &service]),
+            expect: Expect::Judged(Judge::new(
+                &format!("Swarm has rolled {new} out (or rolled it back) since %{{since}}"),
+                {
+                    let new = new.clone();
+                    move |out, vars| rollout_verdict(out, &new, vars.get("since"))
+                },
+            )),
+            timeout: rollout,
+            service: format!("the update of {service}"),
+            logs: ssh(p, host, &["docker", "service", "ps", "--no-trunc", &service]),
+        },
+    )
+    .hint(&format!(
+        "Swarm rolls an update back by itself when a task of it fails, also a task on a node that went down; \
+         `cargo xtask releases {}` shows the service, its tasks and nodes. An update still running goes on by itself",
+        t.name
+    ))
+    .step(
+        &format!("Check that {} answers from {new}", e.check_url),
+        Action::WaitCmd {
+            probe: ssh(p, host, &["curl", "--silent", "--show-error", "--fail", "--max-time", "5", &e.check_url]),
+            expect: Expect::Prints(new.clone()),
+            // A new stack's proxy and tasks are pulled and started first.
+            timeout: rollout,
+            service: format!("{} through the proxy", e.check_url),
+            logs: ssh(p, host, &["docker", "service", "ps", "--no-trunc", &format!("{}_proxy", e.container)]),
+        },
+    )
+    .step(&format!("Record {new} as serving"), record)
+    .settles()
+    .step(
+        "Read the nodes",
+        Action::Capture {
+            cmd: ssh(p, host, &["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}"]),
+            var: "nodes".into(),
+            optional: false,
+        },
+    )
+    .step(
+        "Report the nodes",
+        Action::Decide(Decision::new("notes on the nodes that are not ready, from %{nodes}", |vars| {
+            Ok(Decided { notes: node_notes(vars.get("nodes")), ..Decided::default() })
+        })),
+    );
+}
+
+/// What `docker service inspect --format '{{json .}}'` says of the app's service.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The release its spec runs (RS_RELEASE), and its image (by digest).
+    pub release: String,
+    pub image: String,
+    /// Its last update's state (updating, completed, paused, rollback_started, ...), when it
+    /// was ever updated, with the update's message, start and end.
+    pub update: Option<(String, String, String, String)>,
+}
+
+impl Service {
+    pub fn parse(inspect: &str) -> Option<Service> {
+        let s: serde_json::Value = serde_json::from_str(inspect.trim()).ok()?;
+        let spec = &s["Spec"]["TaskTemplate"]["ContainerSpec"];
+        let release = spec["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str()?.strip_prefix("RS_RELEASE="))
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let field = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        let u = &s["UpdateStatus"];
+        let update = u
+            .is_object()
+            .then(|| (field(&u["State"]), field(&u["Message"]), field(&u["StartedAt"]), field(&u["CompletedAt"])));
+        Some(Service { release, image: field(&spec["Image"]), update })
+    }
+}
+
+/// Whether Swarm has rolled `new` out: its spec runs it and its update since `since` (the
+/// manager's clock, before the deploy) completed; a failure when Swarm rolled it back or paused.
+/// A service made new has no update to wait for.
+pub fn rollout_verdict(inspect: &str, new: &str, since: &str) -> Verdict {
+    let Some(s) = Service::parse(inspect) else { return Verdict::NotYet("the service does not exist yet".into()) };
+    // Both on the manager's clock; Docker's times have fractions of a second, `since` has none.
+    let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let ours = |started: &str| matches!((time(started), time(since)), (Some(s), Some(t)) if s >= t);
+    match &s.update {
+        Some((state, message, started, _)) if ours(started) => match state.as_str() {
+            "completed" if s.release == new => Verdict::Ready,
+            "updating" => Verdict::NotYet(format!("updating: {message}")),
+            "rollback_started" | "rollback_completed" | "rollback_paused" | "paused" => Verdict::Failed(format!(
+                "Swarm did not roll {new} out: {state}, \"{message}\"; the tasks of the release before it keep serving"
+            )),
+            _ => Verdict::NotYet(format!("{state}: {message}")),
+        },
+        _ if s.release != new => {
+            Verdict::Failed(format!("the service runs {}, not {new}: another deploy changed it", s.release))
+        }
+        // Made new, or the update not begun yet.
+        None => Verdict::Ready,
+        Some(_) => Verdict::NotYet("the update has not begun".into()),
+    }
+}
+
+/// What runs, for the user: the release and its update, each task where it runs, and what
+/// answers through the proxy.
+pub fn report(s: &Option<Service>, tasks: &str, serving: Option<&str>) -> Vec<String> {
+    let Some(s) = s else { return vec!["no release serves yet (the stack has no app service)".into()] };
+    let mut notes = vec![format!("the service runs {} ({})", s.release, s.image)];
+    if let Some((state, message, started, completed)) = &s.update {
+        let when = if completed.is_empty() { format!("since {started}") } else { format!("{started} to {completed}") };
+        notes.push(format!("its last update: {state} ({message}), {when}"));
+    }
+    for line in tasks.lines() {
+        let Ok(t) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (desired, current) = (t["DesiredState"].as_str().unwrap_or(""), t["CurrentState"].as_str().unwrap_or(""));
+        if desired == "Running" || current.starts_with("Running") {
+            let error = t["Error"].as_str().filter(|e| !e.is_empty()).map(|e| format!(", {e}")).unwrap_or_default();
+            notes.push(format!(
+                "  task {} on {}: {current}{error}",
+                t["Name"].as_str().unwrap_or("?"),
+                t["Node"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    notes.push(match serving {
+        Some(release) => format!("serving now through the proxy: {release}"),
+        None => "nothing answers through the proxy".into(),
+    });
+    notes
+}
+
+/// Notes on the nodes that are not Ready and Active, from `docker node ls --format
+/// '{{.Hostname}} {{.Status}} {{.Availability}}'`.
+pub fn node_notes(nodes: &str) -> Vec<String> {
+    nodes
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim().ends_with(" Ready Active"))
+        .map(|l| format!("node {l}: Swarm runs the tasks on the other nodes"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspect(release: &str, update: Option<(&str, &str)>) -> String {
+        let mut s = serde_json::json!({"Spec": {"TaskTemplate": {"ContainerSpec": {
+            "Image": "rs@sha256:abc", "Env": ["TIER=staging", format!("RS_RELEASE={release}")]}}}});
+        if let Some((state, started)) = update {
+            s["UpdateStatus"] =
+                serde_json::json!({"State": state, "Message": "m", "StartedAt": started, "CompletedAt": ""});
+        }
+        s.to_string()
+    }
+
+    const SINCE: &str = "2026-11-29T10:00:00Z";
+
+    #[test]
+    fn a_rollout_is_ready_when_the_update_since_the_deploy_completed() {
+        let ready = rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:01.5Z"))), "new", SINCE);
+        assert_eq!(ready, Verdict::Ready);
+        // Begun within the second of `since`.
+        let same_second =
+            rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:00.25Z"))), "new", SINCE);
+        assert_eq!(same_second, Verdict::Ready);
+        let updating = rollout_verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), "new", SINCE);
+        assert_eq!(updating, Verdict::NotYet("updating: m".into()));
+        // The previous update's completion is not this one's.
+        let old = rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T09:00:00Z"))), "new", SINCE);
+        assert_eq!(old, Verdict::NotYet("the update has not begun".into()));
+        assert_eq!(rollout_verdict(&inspect("new", None), "new", SINCE), Verdict::Ready, "a service made new");
+        assert_eq!(rollout_verdict("", "new", SINCE), Verdict::NotYet("the service does not exist yet".into()));
+    }
+
+    #[test]
+    fn a_rollback_or_a_pause_by_swarm_fails_the_rollout_at_once() {
+        for state in ["rollback_started", "rollback_completed", "paused"] {
+            let v = rollout_verdict(&inspect("old", Some((state, "2026-11-29T10:00:02Z"))), "new", SINCE);
+            let Verdict::Failed(why) = v else { panic!("{state}: {v:?}") };
+            assert!(why.starts_with(&format!("Swarm did not roll new out: {state}")), "{why}");
+        }
+        let v = rollout_verdict(&inspect("other", Some(("completed", "2026-11-29T09:00:00Z"))), "new", SINCE);
+        assert!(matches!(v, Verdict::Failed(why) if why.contains("another deploy changed it")));
+    }
+
+    #[test]
+    fn the_report_names_the_release_its_update_its_tasks_and_what_serves() {
+        let s = Service::parse(&inspect("rs-2", Some(("completed", "2026-11-29T10:00:01Z"))));
+        assert_eq!(s.as_ref().unwrap().release, "rs-2");
+        let tasks = [
+            r#"{"Name":"st_app.1","Node":"n1","DesiredState":"Running","CurrentState":"Running 2 minutes ago","Error":""}"#,
+            r#"{"Name":"st_app.1","Node":"n2","DesiredState":"Shutdown","CurrentState":"Shutdown 2 minutes ago","Error":""}"#,
+        ]
+        .join("\n");
+        let notes = report(&s, &tasks, Some("rs-2"));
+        assert_eq!(notes[0], "the service runs rs-2 (rs@sha256:abc)");
+        assert!(notes[1].starts_with("its last update: completed"));
+        assert_eq!(notes[2], "  task st_app.1 on n1: Running 2 minutes ago");
+        assert_eq!(notes[3], "serving now through the proxy: rs-2");
+        assert_eq!(report(&None, "", None), ["no release serves yet (the stack has no app service)"]);
+        assert_eq!(
+            node_notes("m1 Ready Active\nw1 Down Active\n"),
+            ["node w1 Down Active: Swarm runs the tasks on the other nodes"]
+        );
+    }
+}
