@@ -10,7 +10,7 @@ pub fn plan(p: &Project, command: &Backend) -> Plan {
         Backend::BackendBuild => images::dev_image_plan(p, "backend-build", DevImage::Backend),
         Backend::BackendReload => reload(p),
         Backend::BackendLogs => logs(p, "backend-logs", &p.config.services.backend),
-        Backend::BackendTest { watch } => test(p, *watch),
+        Backend::BackendTest { watch, args } => test(p, *watch, args),
         Backend::BackendLock => lock(p),
     }
 }
@@ -38,19 +38,27 @@ pub fn logs(p: &Project, command: &str, service: &str) -> Plan {
     plan
 }
 
-/// The backend's type check and tests in its container; `watch` reruns the tests on change.
-pub fn test(p: &Project, watch: bool) -> Plan {
+/// The backend's type check and tests in its container, pytest with `args`; `watch` reruns
+/// the tests on change.
+pub fn test(p: &Project, watch: bool, args: &[String]) -> Plan {
     let backend = &p.config.services.backend;
-    let mut plan = p.plan(if watch { "backend-test --watch" } else { "backend-test" });
+    let mut words = vec!["backend-test"];
+    words.extend(watch.then_some("--watch"));
+    words.extend((!args.is_empty()).then_some("--"));
+    words.extend(args.iter().map(String::as_str));
+    let mut plan = p.plan(&crate::cmd::sh_join(&words));
     plan.checks(p.compose_checks()).check(p.running_check(backend));
+    let pytest: Vec<&str> = std::iter::once("pytest").chain(args.iter().map(String::as_str)).collect();
     if watch {
+        // watchfiles runs its target (one string, split as a shell would) on every change.
+        let target = crate::cmd::sh_join(&pytest);
         plan.step(
             "Rerun the backend tests on every change (Ctrl-C stops)",
-            Action::Run(p.exec(&[], backend, true, &["watchfiles", "pytest", "."])),
+            Action::Run(p.exec(&[], backend, true, &["watchfiles", &target, "."])),
         );
     } else {
         plan.step("Backend type check (mypy)", Action::Run(p.exec(&[], backend, false, &["mypy"])))
-            .step("Backend tests (pytest)", Action::Run(p.exec(&[], backend, false, &["pytest"])));
+            .step("Backend tests (pytest)", Action::Run(p.exec(&[], backend, false, &pytest)));
     }
     plan
 }
@@ -61,7 +69,7 @@ fn lock(p: &Project) -> Plan {
     let mut plan = p.plan("backend-lock");
     plan.checks(p.compose_checks()).step(
         "Lock the backend's dependencies (writes src/backend/Pipfile.lock)",
-        Action::Run(p.compose(&["run", "--rm", "--no-deps", backend.as_str(), "pipenv", "lock"])),
+        Action::Run(p.compose(&["run", "--rm", "--no-deps", backend.as_str(), "pipenv", "lock"]).quiet()),
     );
     plan
 }

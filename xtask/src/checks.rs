@@ -15,6 +15,8 @@ pub enum Check {
     Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
     /// `probe` succeeds and every line it prints ends with `suffix` (e.g. every node is Ready).
     AllLines { what: String, probe: Cmd, suffix: String, fix: String },
+    /// The npm project `package` (a package.json) has the script `script`, which `command` runs.
+    NpmScript { package: PathBuf, script: String, command: String },
     /// `host` answers over ssh (`probe` is `ssh HOST true`): checked before the checks that
     /// need it, which are not run when it fails (they would all fail for the same reason), and
     /// their ssh connections then share the one it opened.
@@ -77,6 +79,7 @@ impl Check {
             Check::Probe { what, .. } => what.clone(),
             Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
             Check::AllLines { what, .. } => what.clone(),
+            Check::NpmScript { package, script, .. } => format!("{} has a `{script}` script", package.display()),
             Check::Free { what, .. } => what.clone(),
             Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
             Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
@@ -118,6 +121,7 @@ impl Check {
                     }
                 }
             },
+            Check::NpmScript { package, script, command } => verify_npm_script(package, script, command),
             Check::Reach { host, probe, fix } => match output(probe) {
                 Ok(_) => Ok(()),
                 Err(err) => fail(format!("ssh to {host} works without prompts: no ({err})"), fix.as_str()),
@@ -297,6 +301,27 @@ pub fn confirm_on(prompt: &str, yes: bool, terminal: bool) -> Result<(), Failure
     } else {
         fail(format!("not confirmed: this would {prompt}"), "rerun and answer `y`, or pass --yes")
     }
+}
+
+fn verify_npm_script(package: &std::path::Path, script: &str, command: &str) -> Result<(), Failure> {
+    let json: Option<serde_json::Value> =
+        std::fs::read_to_string(package).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let Some(json) = json else {
+        return fail(
+            format!(
+                "{} is missing or not JSON: the frontend is an npm project, and {command} needs it",
+                package.display()
+            ),
+            format!("restore it: `git checkout -- {}`", package.display()),
+        );
+    };
+    if json["scripts"][script].is_string() {
+        return Ok(());
+    }
+    fail(
+        format!("{} has no `{script}` script, which {command} runs (`npm run {script}`)", package.display()),
+        format!("add one to its \"scripts\", e.g. \"{script}\": \"...\" (the command your frontend uses for it)"),
+    )
 }
 
 /// The registry part of an image repository (`docker.io` when it names none).

@@ -57,11 +57,20 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Dev {
     /// Set up and start the dev environment: images, stack, database, every service answering
-    New,
+    New {
+        /// Only the database and the backend, which serves the frontend's production build
+        /// (built once when missing): no dev server
+        #[arg(long)]
+        backend_only: bool,
+    },
     /// Pull the stack's images
     Pull,
     /// Start the stack in the background and wait for the database
-    Up,
+    Up {
+        /// Only the database and the backend (it serves the frontend's production build)
+        #[arg(long)]
+        backend_only: bool,
+    },
     /// Stop and remove the stack's containers (the data stays)
     Down,
     /// Remove the stack's containers AND volumes, deleting the database (asks first)
@@ -76,14 +85,23 @@ pub enum Dev {
     Initdb,
     /// Drop the database and all its data (asks first)
     Dropdb,
-    /// Open psql on the dev database
-    Psql,
+    /// Open psql on the dev database; with ARGS, run psql with them (`-f FILE` reads a file of
+    /// this machine): cargo xtask psql -- -c "select count(*) from users"
+    Psql {
+        /// psql's arguments, after `--`
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Remove caches: Python bytecode, mypy, pytest and ruff caches
     Clean,
     /// Run every test in the containers: the frontend's once, then the backend's
     Test,
     /// Run the style checks and type checks of backend and frontend
-    Lint,
+    Lint {
+        /// Rerun the backend's style checks on every change
+        #[arg(long)]
+        watch: bool,
+    },
 }
 
 /// The backend (`expungeservice`): src/backend.rs.
@@ -98,12 +116,15 @@ pub enum Backend {
     /// Follow the backend's logs (Ctrl-C stops)
     #[command(alias = "backend_logs")]
     BackendLogs,
-    /// Run mypy and pytest in the backend container
+    /// Run mypy and pytest in the backend container: cargo xtask backend-test -- -k health
     #[command(alias = "backend_test")]
     BackendTest {
         /// Rerun the tests on every change
         #[arg(long)]
         watch: bool,
+        /// pytest's arguments, after `--`
+        #[arg(last = true)]
+        args: Vec<String>,
     },
     /// Lock the backend's dependencies (Pipfile.lock) with pipenv in a container
     #[command(alias = "backend_lock", alias = "requirements.txt")]
@@ -132,10 +153,18 @@ pub enum Frontend {
     FrontendRestart,
     /// Run the frontend tests, rerunning on every change
     #[command(alias = "frontend_test")]
-    FrontendTest,
+    FrontendTest {
+        /// Arguments for the test runner (`npm test -- ARGS`), after `--`
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Run the frontend tests once
     #[command(alias = "frontend_test_no_watch")]
-    FrontendTestNoWatch,
+    FrontendTestNoWatch {
+        /// Arguments for the test runner (`npm test -- ARGS`), after `--`
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Releases (was src/ops/Makefile): the deployable image, built and pushed, then deployed:

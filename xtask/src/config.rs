@@ -91,7 +91,9 @@ pub struct Images {
     pub backend_dev: String,
     pub frontend_dev: String,
     pub recipes: PathBuf,
-    #[serde(default)]
+    /// The CA bundle handed to image builds and package installs in containers: `system` (the
+    /// host's own bundle, where it has one), `none`, or a file. RS_CA_BUNDLE overrides it.
+    #[serde(default = "default_ca_bundle")]
     pub ca_bundle: String,
 }
 
@@ -177,6 +179,10 @@ pub enum Engine {
     Host,
     /// A Docker Swarm cluster.
     Swarm,
+}
+
+fn default_ca_bundle() -> String {
+    "system".into()
 }
 
 fn default_replicas() -> u32 {

@@ -17,9 +17,9 @@ const STACK_START: &str = "start of the stack";
 
 pub fn plan(p: &Project, command: &Dev) -> Result<Plan> {
     Ok(match command {
-        Dev::New => new(p),
+        Dev::New { backend_only } => new(p, stack(*backend_only)),
         Dev::Pull => pull(p),
-        Dev::Up => up(p),
+        Dev::Up { backend_only } => up(p, stack(*backend_only)),
         Dev::Down => down(p),
         Dev::Clobber => clobber(p),
         Dev::Push { env } => match env.as_deref() {
@@ -28,26 +28,43 @@ pub fn plan(p: &Project, command: &Dev) -> Result<Plan> {
         },
         Dev::Initdb => initdb(p),
         Dev::Dropdb => dropdb(p),
-        Dev::Psql => psql(p),
+        Dev::Psql { args } => psql(p, args),
         Dev::Clean => clean(p),
         Dev::Test => test(p),
-        Dev::Lint => lint(p),
+        Dev::Lint { watch } => lint(p, *watch),
     })
+}
+
+fn stack(backend_only: bool) -> Stack {
+    if backend_only {
+        Stack::BackendOnly
+    } else {
+        Stack::Full
+    }
 }
 
 fn readiness_timeout(p: &Project) -> Duration {
     Duration::from_secs(p.config.readiness.timeout)
 }
 
-/// Preconditions of starting the stack: compose, the files it reads, the ports it publishes.
-fn stack_checks(p: &Project) -> Vec<Check> {
+/// Preconditions of starting the stack (all of it, or the backend and its database):
+/// compose, the files it reads, the ports it publishes.
+fn stack_checks(p: &Project, stack: Stack) -> Vec<Check> {
     let mut checks = p.compose_checks();
-    checks.extend(host_checks(p));
+    checks.extend(host_checks(p, stack));
     checks
 }
 
+/// Which services a command starts: all of them (the frontend's dev server with hot reload), or
+/// only the database and the backend, which then serves the frontend's production build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    Full,
+    BackendOnly,
+}
+
 /// The files the compose file reads and the ports it publishes (no Docker needed to check them).
-fn host_checks(p: &Project) -> Vec<Check> {
+fn host_checks(p: &Project, stack: Stack) -> Vec<Check> {
     let c = &p.config;
     let mut checks = Vec::new();
     for file in &c.compose.env_files {
@@ -57,7 +74,12 @@ fn host_checks(p: &Project) -> Vec<Check> {
             fix: format!("restore it: `git checkout -- {}`", file.display()),
         });
     }
-    for (port, service) in [(c.ports.backend, &c.services.backend), (c.ports.frontend, &c.services.frontend)] {
+    let mut published = vec![(c.ports.backend, &c.services.backend)];
+    if stack == Stack::Full {
+        checks.push(p.npm_script("start", "the dev server (config/compose.yml)"));
+        published.push((c.ports.frontend, &c.services.frontend));
+    }
+    for (port, service) in published {
         checks.push(Check::PortFree {
             port,
             service: service.clone(),
@@ -65,6 +87,15 @@ fn host_checks(p: &Project) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// `compose up --detach`, of every service or of the backend and its database.
+fn up_cmd(p: &Project, stack: Stack) -> crate::cmd::Cmd {
+    let c = &p.config;
+    match stack {
+        Stack::Full => p.compose(&["up", "--detach"]),
+        Stack::BackendOnly => p.compose(&["up", "--detach", c.services.database.as_str(), c.services.backend.as_str()]),
+    }
 }
 
 /// Waits until the database accepts TCP connections (not the init-time socket-only server).
@@ -110,47 +141,77 @@ fn initdb_step(p: &Project, plan: &mut Plan) {
     );
 }
 
-/// `new`: images, the stack, the database initialized, and every service answering.
-fn new(p: &Project) -> Plan {
+/// `new`: images, the stack, the database initialized, and every service answering; with
+/// `--backend-only`, the database and the backend, which serves the frontend's production build
+/// (built once, when there is none).
+fn new(p: &Project, stack: Stack) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan("new");
+    let mut plan = p.plan(if stack == Stack::Full { "new" } else { "new --backend-only" });
     if engine::plan_install(p, &mut plan) {
         // Docker's own checks would fail before the install: the install's wait checks the daemon.
-        plan.checks(host_checks(p));
+        plan.checks(host_checks(p, stack));
         if matches!(p.facts.engine, EngineSetup::Installable { sudo: true, .. }) {
             return plan;
         }
     } else {
-        plan.checks(stack_checks(p));
+        plan.checks(stack_checks(p, stack));
     }
     plan.step(
         &format!("Ensure the image {}", c.images.postgres),
         images::ensure_base(p, "postgres", &c.images.postgres),
     )
-    .step(&format!("Ensure the image {}", c.images.backend_dev), images::ensure_dev(p, DevImage::Backend))
-    .step(&format!("Ensure the image {}", c.images.frontend_dev), images::ensure_dev(p, DevImage::Frontend))
+    .step(&format!("Ensure the image {}", c.images.backend_dev), images::ensure_dev(p, DevImage::Backend));
+    match stack {
+        Stack::Full => {
+            plan.step(
+                &format!("Ensure the image {}", c.images.frontend_dev),
+                images::ensure_dev(p, DevImage::Frontend),
+            );
+        }
+        Stack::BackendOnly => {
+            plan.check(p.npm_script("build", "the frontend's production build")).step(
+                "Build the frontend, once (it serves from the backend)",
+                Action::UnlessExists {
+                    path: p.path(&c.paths.frontend_build).join("index.html"),
+                    action: Box::new(Action::Seq(vec![
+                        images::ensure_dev(p, DevImage::Frontend),
+                        Action::Run(crate::frontend::throwaway_build(p)),
+                    ])),
+                },
+            );
+        }
+    }
     // In the background: creating the frontend's container fills a new node_modules volume
     // from its image, which takes seconds that the database's start and initialization
     // need not wait for. The waits below go on as soon as each service answers.
-    .step("Start the stack", Action::Background { name: STACK_START.into(), cmd: p.compose(&["up", "--detach"]) })
-    .hint("see what failed: cargo xtask compose logs")
-    .step(&format!("Wait for {}", c.services.database), wait_database(p));
+    plan.step("Start the stack", Action::Background { name: STACK_START.into(), cmd: up_cmd(p, stack) })
+        .hint("see what failed: cargo xtask compose logs")
+        .step(&format!("Wait for {}", c.services.database), wait_database(p));
     initdb_step(p, &mut plan);
-    plan.step(&format!("Wait for {} (health check)", c.services.backend), wait_backend(p))
-        .step(
+    plan.step(&format!("Wait for {} (health check)", c.services.backend), wait_backend(p));
+    if stack == Stack::Full {
+        plan.step(
             &format!("Wait for {} (dev server)", c.services.frontend),
             Action::AfterBackground { name: STACK_START.into(), action: Box::new(wait_frontend(p)) },
-        )
-        .step("Done", Action::Say(summary(p)));
+        );
+    }
+    plan.step("Done", Action::Say(summary(p, stack)));
     plan
 }
 
-fn summary(p: &Project) -> String {
+fn summary(p: &Project, stack: Stack) -> String {
     let c = &p.config;
-    let mut text = format!(
-        "RecordSponge is running:\n  app and API  http://localhost:{}\n  dev server   http://localhost:{} (reloads on change)\n",
-        c.ports.backend, c.ports.frontend
-    );
+    let mut text = match stack {
+        Stack::Full => format!(
+            "RecordSponge is running:\n  app and API  http://localhost:{}\n  dev server   http://localhost:{} (reloads on change)\n",
+            c.ports.backend, c.ports.frontend
+        ),
+        Stack::BackendOnly => format!(
+            "RecordSponge's backend is running:\n  app and API  http://localhost:{} (the frontend's production build; \
+             `cargo xtask frontend-build` rebuilds it)\n",
+            c.ports.backend
+        ),
+    };
     if !c.database.seed_logins.is_empty() {
         text.push_str("Dev logins (seeded, dev only):\n");
         for login in &c.database.seed_logins {
@@ -172,19 +233,19 @@ fn pull(p: &Project) -> Plan {
     plan.checks(p.compose_checks())
         .step(
             "Pull the stack's images",
-            Action::Run(p.compose(&["pull", c.services.database.as_str(), c.services.backend.as_str()])),
+            Action::Run(p.compose(&["pull", c.services.database.as_str(), c.services.backend.as_str()]).quiet()),
         )
         .step(
             &format!("Pull the frontend's base image {}", c.images.node),
-            Action::Run(p.cmd("docker").args(&["pull", c.images.node.as_str()])),
+            Action::Run(p.cmd("docker").args(&["pull", c.images.node.as_str()]).quiet()),
         );
     plan
 }
 
-fn up(p: &Project) -> Plan {
-    let mut plan = p.plan("up");
-    plan.checks(stack_checks(p))
-        .step("Start the stack", Action::Run(p.compose(&["up", "--detach"])))
+fn up(p: &Project, stack: Stack) -> Plan {
+    let mut plan = p.plan(if stack == Stack::Full { "up" } else { "up --backend-only" });
+    plan.checks(stack_checks(p, stack))
+        .step("Start the stack", Action::Run(up_cmd(p, stack)))
         .step(&format!("Wait for {}", p.config.services.database), wait_database(p));
     plan
 }
@@ -219,7 +280,7 @@ fn push(p: &Project) -> Plan {
     let mut plan = p.plan("push");
     plan.checks(p.compose_checks()).check(Check::RegistryLogin { registry: registry_of(&c.images.backend_dev) }).step(
         &format!("Push the dev image {}", c.images.backend_dev),
-        Action::Run(p.compose(&["push", c.services.backend.as_str()])),
+        Action::Run(p.compose(&["push", c.services.backend.as_str()]).quiet()),
     );
     plan
 }
@@ -246,14 +307,45 @@ fn dropdb(p: &Project) -> Plan {
     plan
 }
 
-fn psql(p: &Project) -> Plan {
+/// `psql [-- ARGS]`: psql on the dev database, interactive, or running ARGS; a file given with
+/// `-f` is read here and handed to psql on its stdin (the container does not see this machine's files).
+fn psql(p: &Project, args: &[String]) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan("psql");
-    plan.checks(p.compose_checks()).check(p.running_check(&c.services.database)).step(
-        &format!("psql on {}", c.database.name),
-        Action::Run(p.exec(&["-u", "postgres"], &c.services.database, true, &["psql", "-d", &c.database.name])),
-    );
+    let words: Vec<&str> =
+        ["psql"].into_iter().chain((!args.is_empty()).then_some("--")).chain(args.iter().map(String::as_str)).collect();
+    let mut plan = p.plan(&crate::cmd::sh_join(&words));
+    plan.checks(p.compose_checks()).check(p.running_check(&c.services.database));
+    let (args, file) = psql_file(args);
+    let mut argv = vec!["psql", "-d", c.database.name.as_str()];
+    argv.extend(args.iter().map(String::as_str));
+    let mut cmd = p.exec(&["-u", "postgres"], &c.services.database, file.is_none(), &argv);
+    if let Some(file) = &file {
+        plan.check(Check::File {
+            path: file.clone(),
+            what: "the SQL file for psql".into(),
+            fix: "name a file that exists (relative to where you run the command)".into(),
+        });
+        cmd = cmd.stdin_file(file);
+    }
+    plan.step(&format!("psql on {}", c.database.name), Action::Run(cmd));
     plan
+}
+
+/// psql's arguments without `-f FILE` (`--file FILE`, `--file=FILE`), and that file: psql then
+/// reads it from its stdin.
+pub fn psql_file(args: &[String]) -> (Vec<String>, Option<std::path::PathBuf>) {
+    let mut rest = Vec::new();
+    let mut file = None;
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-f" | "--file" => file = words.next().map(std::path::PathBuf::from),
+            w if w.starts_with("--file=") => file = Some(w["--file=".len()..].into()),
+            w if w.starts_with("-f") && w.len() > 2 => file = Some(w[2..].into()),
+            _ => rest.push(word.clone()),
+        }
+    }
+    (rest, file)
 }
 
 /// Removes caches (Python bytecode, mypy/pytest/ruff caches) under the configured directories.
@@ -275,23 +367,34 @@ fn clean(p: &Project) -> Plan {
 /// Frontend tests once, then the backend's type check and tests.
 fn test(p: &Project) -> Plan {
     let mut plan = p.plan("test");
-    plan.extend(crate::frontend::test(p, false)).extend(crate::backend::test(p, false));
+    plan.extend(crate::frontend::test(p, false, &[])).extend(crate::backend::test(p, false, &[]));
     plan
 }
 
-/// Style checks and type checks of backend and frontend.
-fn lint(p: &Project) -> Plan {
+/// Style checks and type checks of backend and frontend; `watch`: the backend's style checks,
+/// rerun on every change.
+fn lint(p: &Project, watch: bool) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan("lint");
-    plan.checks(p.compose_checks())
-        .check(p.running_check(&c.services.backend))
-        .check(p.running_check(&c.services.frontend))
+    let mut plan = p.plan(if watch { "lint --watch" } else { "lint" });
+    plan.checks(p.compose_checks()).check(p.running_check(&c.services.backend));
+    if watch {
+        plan.step(
+            "Rerun the backend style check on every change (Ctrl-C stops)",
+            Action::Run(p.exec(&[], &c.services.backend, true, &["watchfiles", "ruff check .", "."])),
+        );
+        return plan;
+    }
+    plan.check(p.running_check(&c.services.frontend))
+        .check(p.npm_script("lint", "`cargo xtask lint`"))
         .step(
             "Backend style check (ruff)",
             Action::Run(p.exec(&[], &c.services.backend, false, &["ruff", "check", "."])),
         )
         .step("Backend type check (mypy)", Action::Run(p.exec(&[], &c.services.backend, false, &["mypy"])))
-        .step("Frontend lint (eslint)", Action::Run(p.exec(&[], &c.services.frontend, false, &["npm", "run", "lint"])));
+        .step(
+            "Frontend lint (npm run lint)",
+            Action::Run(p.exec(&[], &c.services.frontend, false, &["npm", "run", "lint"])),
+        );
     plan
 }
 
@@ -301,4 +404,23 @@ pub fn compose(p: &Project, args: &[String]) -> Plan {
     let mut plan = p.plan(&crate::cmd::sh_join(&words));
     plan.checks(p.compose_checks()).step("compose", Action::Run(p.compose(args).terminal(true)));
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_file_for_psql_is_taken_out_of_its_arguments() {
+        assert_eq!(psql_file(&words(&["-c", "select 1"])), (words(&["-c", "select 1"]), None));
+        for args in
+            [&["-f", "a.sql", "-q"][..], &["--file", "a.sql", "-q"], &["--file=a.sql", "-q"], &["-fa.sql", "-q"]]
+        {
+            assert_eq!(psql_file(&words(args)), (words(&["-q"]), Some("a.sql".into())), "{args:?}");
+        }
+    }
 }

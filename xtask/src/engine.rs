@@ -67,10 +67,10 @@ pub fn plan_install(p: &Project, plan: &mut Plan) -> bool {
             if sudo { " through sudo" } else { "" }
         ),
     })
-    .step("Update the package lists", Action::Run(admin("apt-get").arg("update")))
+    .step("Update the package lists", Action::Run(admin("apt-get").arg("update").quiet()))
     .step(
         "Install the Docker engine and compose",
-        Action::Run(admin("apt-get").args(&["install", "-y"]).args(&packages)),
+        Action::Run(admin("apt-get").args(&["install", "-y"]).args(&packages).quiet()),
     );
     let start = if systemd {
         Action::Run(admin("systemctl").args(&["start", "docker"]))

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cmd::Cmd;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Diagnosis, Plan};
 use crate::project::Project;
 
 fn inspect(p: &Project, image: &str) -> Cmd {
@@ -17,7 +17,7 @@ fn ensure(p: &Project, image: &str, fallback: Vec<Action>) -> Action {
     Action::EnsureImage {
         image: image.to_string(),
         inspect: inspect(p, image),
-        pull: p.cmd("docker").args(&["pull", image]),
+        pull: p.cmd("docker").args(&["pull", image]).quiet(),
         fallback,
     }
 }
@@ -44,10 +44,10 @@ pub fn ensure_debian(p: &Project) -> Action {
         image,
         vec![
             Action::RemoveDir(p.path(rootfs)),
-            Action::Run(p.cmd("debootstrap").args(&["--variant=minbase", "bookworm", rootfs])),
-            Action::Run(p.cmd("tar").args(&["-C", rootfs, "-cf", tarball, "."])),
+            Action::Run(p.cmd("debootstrap").args(&["--variant=minbase", "bookworm", rootfs]).quiet()),
+            Action::Run(p.cmd("tar").args(&["-C", rootfs, "-cf", tarball, "."]).quiet()),
             // The official image's default command, so `docker run IMAGE` works alike.
-            Action::Run(p.cmd("docker").args(&["import", "--change", "CMD [\"bash\"]", tarball, image])),
+            Action::Run(p.cmd("docker").args(&["import", "--change", "CMD [\"bash\"]", tarball, image]).quiet()),
             Action::RemoveDir(p.path(rootfs)),
             Action::RemoveFile(p.path(tarball)),
         ],
@@ -57,15 +57,19 @@ pub fn ensure_debian(p: &Project) -> Action {
 /// A base image (python, node, postgres) from its recipe in config/images/NAME.
 pub fn ensure_base(p: &Project, recipe: &str, image: &str) -> Action {
     let context = p.config.images.recipes.join(recipe);
-    let build = Action::Run(p.cmd("docker").args(&[
-        "build",
-        "--force-rm",
-        "--tag",
-        image,
-        "--build-arg",
-        &format!("BASE_IMAGE={}", p.config.images.debian),
-        &context.to_string_lossy(),
-    ]));
+    let build = Action::Run(
+        p.cmd("docker")
+            .args(&[
+                "build",
+                "--force-rm",
+                "--tag",
+                image,
+                "--build-arg",
+                &format!("BASE_IMAGE={}", p.config.images.debian),
+                &context.to_string_lossy(),
+            ])
+            .quiet(),
+    );
     ensure(p, image, vec![ensure_debian(p), with_ca(p, &p.path(&context), build)])
 }
 
@@ -99,7 +103,7 @@ pub fn ensure_dev(p: &Project, which: DevImage) -> Action {
 
 /// `compose build` of a dev image, with the CA bundle in its context when configured.
 fn dev_image_build(p: &Project, d: &DevImageSpec) -> Action {
-    with_ca(p, &d.context, Action::Run(p.compose(&["build", d.service])))
+    with_ca(p, &d.context, Action::Run(p.compose(&["build", d.service]).quiet()))
 }
 
 /// `backend-build` / `frontend-image`: the base image, then the dev image, built.
@@ -127,4 +131,26 @@ struct DevImageSpec<'a> {
 pub enum DevImage {
     Backend,
     Frontend,
+}
+
+/// A build or package install that could not verify a registry's certificate: a proxy that
+/// intercepts TLS, whose CA the builds were not given.
+pub fn tls_failure() -> Diagnosis {
+    Diagnosis {
+        signs: [
+            "CERTIFICATE_VERIFY_FAILED",
+            "SELF_SIGNED_CERT_IN_CHAIN",
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            "self-signed certificate in certificate chain",
+            "unable to get local issuer certificate",
+            "certificate verify failed",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        means: "a TLS certificate could not be verified (a proxy that intercepts TLS?): give the builds the CA \
+                bundle that this machine trusts, `export RS_CA_BUNDLE=/path/to/ca-bundle.pem` (or images.ca_bundle \
+                in config/recordsponge.toml), and run the command again"
+            .into(),
+    }
 }

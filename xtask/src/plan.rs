@@ -168,6 +168,10 @@ pub enum Action {
     WaitHttp { port: u16, path: String, timeout: Duration, service: String, logs: Cmd },
     /// Uses a local image when present, else pulls it, else runs `fallback` to build an equivalent.
     EnsureImage { image: String, inspect: Cmd, pull: Cmd, fallback: Vec<Action> },
+    /// Does `action` unless `path` exists.
+    UnlessExists { path: PathBuf, action: Box<Action> },
+    /// Does each action in turn.
+    Seq(Vec<Action>),
     /// Copies `from` to `to` (making its directory when missing), runs `action`, then removes
     /// `to` (and the directory it made) whatever happened.
     WithFile { from: PathBuf, to: PathBuf, action: Box<Action> },
@@ -210,11 +214,27 @@ pub struct Plan {
     pub root: PathBuf,
     pub checks: Vec<Check>,
     pub steps: Vec<Step>,
+    /// What a failed quiet command's output may show, and what it then means.
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+/// A known cause of failure: when a failed command's output holds one of `signs`, the error
+/// says `means`, in one line with its fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub signs: Vec<String>,
+    pub means: String,
 }
 
 impl Plan {
     pub fn new(command: &str, root: &Path) -> Plan {
-        Plan { command: command.to_string(), root: root.to_path_buf(), checks: Vec::new(), steps: Vec::new() }
+        Plan {
+            command: command.to_string(),
+            root: root.to_path_buf(),
+            checks: Vec::new(),
+            steps: Vec::new(),
+            diagnoses: Vec::new(),
+        }
     }
 
     /// Adds a precondition, once.
@@ -290,6 +310,17 @@ impl Plan {
     pub fn extend(&mut self, other: Plan) -> &mut Plan {
         self.checks(other.checks);
         self.steps.extend(other.steps);
+        for d in other.diagnoses {
+            self.diagnose(d);
+        }
+        self
+    }
+
+    /// Adds a known cause of failure, once.
+    pub fn diagnose(&mut self, diagnosis: Diagnosis) -> &mut Plan {
+        if !self.diagnoses.contains(&diagnosis) {
+            self.diagnoses.push(diagnosis);
+        }
         self
     }
 
@@ -384,6 +415,15 @@ impl Plan {
                 let _ = writeln!(out, "{pad}else build an equivalent locally:");
                 for action in fallback {
                     self.render_action(out, action, indent + 2);
+                }
+            }
+            Action::UnlessExists { path, action } => {
+                let _ = writeln!(out, "{pad}unless {} exists:", self.rel(path));
+                self.render_action(out, action, indent + 2);
+            }
+            Action::Seq(actions) => {
+                for action in actions {
+                    self.render_action(out, action, indent);
                 }
             }
             Action::WithFile { from, to, action } => {

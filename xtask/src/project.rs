@@ -77,11 +77,12 @@ impl Facts {
             }
         }
         let ca = std::env::var("RS_CA_BUNDLE").unwrap_or_else(|_| config.images.ca_bundle.clone());
+        let ca_bundle = ca_bundle(&ca, |path| path.is_file());
         Facts {
             commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
             branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "HEAD".into()),
             terminal: std::io::stdin().is_terminal(),
-            ca_bundle: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+            ca_bundle,
             now: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             engine: EngineSetup::probe(),
             user: ["USER", "LOGNAME", "USERNAME"]
@@ -95,6 +96,26 @@ impl Facts {
                 && std::env::var_os("HOME").is_some_and(|home| Path::new(&home).join(".ssh").is_dir()),
             ssh_users,
         }
+    }
+}
+
+/// Where systems keep their CA bundle: Debian, Ubuntu and Arch; Fedora and RHEL; macOS, Alpine
+/// and the BSDs; openSUSE.
+const SYSTEM_CA_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// The CA bundle builds and containers get: by default (`system`) the host's own, so that they
+/// trust what the host trusts (a TLS-intercepting proxy's CA among it); `none` (or an empty
+/// setting) for none; anything else is a file.
+pub fn ca_bundle(setting: &str, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    match setting {
+        "system" => SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|p| exists(p)).map(Path::to_path_buf),
+        "none" | "" => None,
+        file => Some(PathBuf::from(file)),
     }
 }
 
@@ -120,9 +141,12 @@ pub fn detect_flavor(choice: FlavorChoice, engine: EngineSetup) -> Flavor {
 }
 
 impl Project {
-    /// A new plan for `cargo xtask COMMAND`.
+    /// A new plan for `cargo xtask COMMAND`; a failed image build or package install in it that
+    /// could not verify a certificate is explained.
     pub fn plan(&self, command: &str) -> Plan {
-        Plan::new(&format!("cargo xtask {command}"), &self.root)
+        let mut plan = Plan::new(&format!("cargo xtask {command}"), &self.root);
+        plan.diagnose(crate::images::tls_failure());
+        plan
     }
 
     pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
@@ -246,6 +270,15 @@ impl Project {
                 self.config.compose.file.display()
             ),
         });
+        // Mounted into containers and copied into build contexts: a missing file would be
+        // mounted as an empty directory by Docker.
+        if let Some(ca) = &self.facts.ca_bundle {
+            checks.push(Check::File {
+                path: ca.clone(),
+                what: "the CA bundle for builds and containers (RS_CA_BUNDLE or images.ca_bundle)".into(),
+                fix: "name a file that exists, or `export RS_CA_BUNDLE=system` (this machine's own bundle)".into(),
+            });
+        }
         checks
     }
 
@@ -256,6 +289,15 @@ impl Project {
             probe: self.compose(&["ps", "--services", "--filter", "status=running"]),
             line: Some(service.to_string()),
             fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
+        }
+    }
+
+    /// The frontend's package.json has the npm script `script`, which `who` runs.
+    pub fn npm_script(&self, script: &str, who: &str) -> Check {
+        Check::NpmScript {
+            package: self.path(&self.config.paths.frontend).join("package.json"),
+            script: script.into(),
+            command: who.into(),
         }
     }
 }
@@ -281,5 +323,20 @@ fn start_docker_fix() -> String {
             .into()
     } else {
         "start Docker Desktop and wait until it says it is running".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_trust_the_hosts_own_ca_bundle_unless_told_otherwise() {
+        let fedora = |p: &Path| p == Path::new("/etc/pki/tls/certs/ca-bundle.crt");
+        assert_eq!(ca_bundle("system", fedora), Some(PathBuf::from("/etc/pki/tls/certs/ca-bundle.crt")));
+        assert_eq!(ca_bundle("system", |_| false), None, "a host without a bundle file (Windows)");
+        assert_eq!(ca_bundle("none", |_| true), None);
+        assert_eq!(ca_bundle("", |_| true), None);
+        assert_eq!(ca_bundle("/corp/ca.pem", |_| false), Some(PathBuf::from("/corp/ca.pem")));
     }
 }

@@ -53,21 +53,25 @@ pub fn image(p: &Project, t: &Target) -> Plan {
         .step("Write version.json", Action::WriteFile { path: context.join("version.json"), contents: version_json(p) })
         .step(
             &format!("Build {} and {}", t.moving, t.release),
-            Action::Run(p.cmd("docker").args(&[
-                "build",
-                "--force-rm",
-                "--label",
-                &format!("{}={}", deploy::ENV_LABEL, t.name),
-                "--label",
-                &format!("{}={}", deploy::COMMIT_LABEL, p.facts.commit),
-                "--tag",
-                &t.moving,
-                "--tag",
-                &t.release,
-                "--build-arg",
-                &format!("BASE_IMAGE={}", c.images.backend_dev),
-                &context_arg,
-            ])),
+            Action::Run(
+                p.cmd("docker")
+                    .args(&[
+                        "build",
+                        "--force-rm",
+                        "--label",
+                        &format!("{}={}", deploy::ENV_LABEL, t.name),
+                        "--label",
+                        &format!("{}={}", deploy::COMMIT_LABEL, p.facts.commit),
+                        "--tag",
+                        &t.moving,
+                        "--tag",
+                        &t.release,
+                        "--build-arg",
+                        &format!("BASE_IMAGE={}", c.images.backend_dev),
+                        &context_arg,
+                    ])
+                    .quiet(),
+            ),
         );
     plan
 }
@@ -94,7 +98,7 @@ pub fn push(p: &Project, t: &Target) -> Plan {
 fn push_steps(p: &Project, t: &Target, plan: &mut Plan) {
     plan.check(Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) });
     for tag in [&t.release, &t.moving] {
-        plan.step(&format!("Push {tag}"), Action::Run(p.cmd("docker").args(&["push", tag.as_str()])));
+        plan.step(&format!("Push {tag}"), Action::Run(p.cmd("docker").args(&["push", tag.as_str()]).quiet()));
     }
 }
 

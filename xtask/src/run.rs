@@ -355,6 +355,14 @@ impl Run<'_> {
                 }
                 Ok(())
             }
+            Action::UnlessExists { path, action } => {
+                if path.exists() {
+                    eprintln!("      {} exists", self.plan.rel(path));
+                    return Ok(());
+                }
+                self.act(action, title)
+            }
+            Action::Seq(actions) => actions.iter().try_for_each(|action| self.act(action, title)),
             Action::WithFile { from, to, action } => {
                 // The directory too, when it is not there (a build context without `certs/`).
                 let made = to.parent().filter(|dir| !dir.exists());
@@ -432,7 +440,14 @@ impl Run<'_> {
         for line in &lines[lines.len().saturating_sub(15)..] {
             eprintln!("      | {line}");
         }
-        bail!("`{}` {} (the whole output is in {})", cmd.line(), process::status_text(output.status), log.display())
+        let cause = self.plan.diagnoses.iter().find(|d| d.signs.iter().any(|s| text.contains(s.as_str())));
+        let cause = cause.map(|d| format!("\n  {}", d.means)).unwrap_or_default();
+        bail!(
+            "`{}` {} (the whole output is in {}){cause}",
+            cmd.line(),
+            process::status_text(output.status),
+            log.display()
+        )
     }
 
     /// `target/logs/<step title>.log`.

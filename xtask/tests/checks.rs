@@ -335,3 +335,41 @@ fn checks_on_a_host_that_cannot_be_reached_are_not_run() {
     assert!(results[2].clone().unwrap().is_err(), "the local check still runs");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn quiet_work_shows_a_status_keeps_its_output_in_a_log_and_explains_a_known_failure() {
+    let dir = temp("quiet");
+    let mut plan = Plan::new("cargo xtask demo", &dir);
+    plan.diagnose(xtask::images::tls_failure());
+    let noisy = "for i in $(seq 100); do echo line $i; done; echo 'pip: CERTIFICATE_VERIFY_FAILED'; exit 1";
+    plan.step("Build the image", Action::Run(Cmd::new("sh", &dir).args(&["-c", noisy]).quiet()));
+    let err = format!("{:#}", execute(&plan, &Options { yes: true, verbose: false }).unwrap_err());
+    let log = dir.join("target/logs/build-the-image.log");
+    assert!(err.contains(&format!("the whole output is in {}", log.display())), "{err}");
+    assert!(err.contains("a TLS certificate could not be verified") && err.contains("RS_CA_BUNDLE"), "{err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("line 1\n") && text.contains("line 100\n"), "the log lacks the output");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_missing_npm_script_names_the_script_the_file_and_who_runs_it() {
+    let dir = temp("npm");
+    let package = dir.join("package.json");
+    std::fs::write(&package, r#"{"scripts": {"start": "react-scripts start", "test": "react-scripts test"}}"#).unwrap();
+    let check = |script: &str| Check::NpmScript {
+        package: package.clone(),
+        script: script.into(),
+        command: "`cargo xtask lint`".into(),
+    };
+    assert_eq!(check("test").verify(false), Ok(()));
+    let (problem, fix) = failure(check("lint"));
+    assert_eq!(
+        problem,
+        format!("{} has no `lint` script, which `cargo xtask lint` runs (`npm run lint`)", package.display())
+    );
+    assert!(fix.starts_with("add one to its \"scripts\""), "{fix}");
+    std::fs::remove_file(&package).unwrap();
+    assert!(failure(check("lint")).0.contains("is missing or not JSON"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -47,6 +47,14 @@ fn plan_of(project: &Project, argv: &[String]) -> Option<Plan> {
 
 /// Variants of commands beyond the one line a command the table derives.
 const VARIANTS: &[&str] = &[
+    "new --backend-only",
+    "up --backend-only",
+    "lint --watch",
+    "psql -- -f config/postgres/seed.sql",
+    "psql -- -c select",
+    "backend-test -- -k health",
+    "backend-test --watch -- -k health",
+    "frontend-test-no-watch -- --reporter dot",
     "backend-test --watch",
     "push staging",
     "deploy prod --tag prod-0123456789ab",
@@ -63,9 +71,9 @@ fn every_plan() -> Vec<Vec<String>> {
     all.into_iter().filter(|argv| plan_of(&p, argv).is_some()).collect()
 }
 
-/// The golden file's name: the command line's words joined by `-`.
+/// The golden file's name: the command line's words joined by `-` (a path's `/` as `_`).
 fn name(argv: &[String]) -> String {
-    argv.iter().map(|w| w.trim_start_matches('-')).collect::<Vec<_>>().join("-")
+    argv.iter().map(|w| w.trim_start_matches('-').replace('/', "_")).collect::<Vec<_>>().join("-")
 }
 
 fn golden_path(name: &str) -> PathBuf {
