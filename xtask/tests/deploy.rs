@@ -359,7 +359,7 @@ fn interruptions(s: &Suite, image: &str) {
             let mut deploy = s.spawn(&["deploy", "staging", "--tag", tag]);
             deploy.wait_for(at);
             if how == "Ctrl-C" {
-                deploy.signal("-INT");
+                deploy.interrupt();
             } else {
                 s.cut_connections();
             }

@@ -104,7 +104,8 @@ pub fn docker(args: &[&str]) -> String {
 #[allow(unused_imports)] // The suites that loop requests through a proxy use Load.
 pub use xtask::fleet::{get, Load};
 
-/// A command started in the background, its output lines arriving on a channel.
+/// A command started in the background, in a process group of its own (as a shell starts a
+/// foreground job), its output lines arriving on a channel.
 pub struct Spawned {
     pub child: std::process::Child,
     rx: std::sync::mpsc::Receiver<String>,
@@ -115,6 +116,8 @@ impl Spawned {
     pub fn start(mut cmd: Command) -> Spawned {
         use std::io::{BufRead, BufReader};
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         for stream in [
@@ -147,14 +150,30 @@ impl Spawned {
         panic!("no line with `{needle}` within 300 s:\n{}", self.seen.join("\n"));
     }
 
-    /// Sends the signal `-SIG` (e.g. `-INT`) to the process the suite started.
+    /// Sends the signal `-SIG` (e.g. `-KILL`) to the process the suite started, alone.
     pub fn signal(&self, sig: &str) {
         Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
     }
 
-    /// Waits for its end: whether it succeeded, and all its output.
+    /// Ctrl-C, as a terminal sends it: SIGINT to the whole process group, the programs the
+    /// command runs included.
+    pub fn interrupt(&self) {
+        Command::new("kill").args(["-INT", "--", &format!("-{}", self.child.id())]).status().unwrap();
+    }
+
+    /// Waits for its end (at most 300 s): whether it succeeded, and all its output.
     pub fn finish(mut self, xtask: &Xtask) -> (bool, String) {
-        let status = self.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running after 300 s:\n{}", self.seen.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         while let Ok(line) = self.rx.recv_timeout(Duration::from_millis(500)) {
             eprintln!("    | {line}");
             self.seen.push(line);
