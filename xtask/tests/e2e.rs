@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{docker, get, refused, Run, Xtask};
+use common::{docker, get, refused, Run, Spawned, Xtask};
 use xtask::config::Config;
 use xtask::fleet::Fleet;
 
@@ -159,8 +159,29 @@ fn the_dev_environment_end_to_end() {
     assert!(out.contains("already initialized"), "{out}");
     assert_eq!(s.sql("select count(*) from users"), "3", "initdb lost or added rows");
 
-    // The test suites pass in their containers.
+    // psql passes its arguments through; a file given with -f is read on this machine.
+    assert_eq!(s.x.ok(&["psql", "--", "-tA", "-c", "select count(*) from users"]).stdout.trim(), "3");
+    let query = s.fleet.dir.join("query.sql");
+    std::fs::write(&query, "select 'read from ' || current_database();\n").unwrap();
+    let out = s.x.ok(&["psql", "--", "-tA", "-f", &query.to_string_lossy()]).stdout;
+    assert_eq!(out.trim(), "read from recordsponge");
+
+    // The test suites and the style checks pass in their containers.
     s.ok(&["test"]);
+    s.ok(&["lint"]);
+
+    // lint --watch reruns the style check when a file changes, until Ctrl-C.
+    let mut watch = Spawned::start(s.x.command(&["lint", "--watch"]));
+    watch.wait_for("All checks passed");
+    let probe = s.x.root.join("src/backend/e2e_lint_probe.py");
+    std::fs::write(&probe, "import os\n").unwrap();
+    watch.wait_for("F401");
+    std::fs::remove_file(&probe).unwrap();
+    watch.wait_for("All checks passed");
+    let ctrl_c = std::time::Instant::now();
+    watch.interrupt();
+    watch.finish(&s.x);
+    assert!(ctrl_c.elapsed().as_secs() < 10, "lint --watch took {:?} to end after Ctrl-C", ctrl_c.elapsed());
 
     // A rebuilt image, reloaded, is what serves.
     s.ok(&["backend-build"]);
@@ -206,6 +227,7 @@ fn the_dev_environment_end_to_end() {
     // down keeps the data; up brings it back.
     s.ok(&["down"]);
     assert!(s.containers().is_empty(), "down left containers");
+    refused(&s.xtask(&["frontend-restart"]), "frontend-restart with the stack down", "the node service is running");
     assert!(s.volumes().iter().any(|v| v == &format!("{PROJECT}_postgres_data")), "down removed the data volume");
     s.ok(&["up"]);
     assert_eq!(s.sql("select count(*) from users where email = 'e2e@example.com'"), "1", "up lost data");
@@ -214,6 +236,31 @@ fn the_dev_environment_end_to_end() {
     s.ok(&["clobber", "--yes"]);
     assert!(s.containers().is_empty(), "clobber left containers");
     assert!(s.volumes().is_empty(), "clobber left volumes: {:?}", s.volumes());
+
+    // Backend-only, with compose v1 (the suite's smoke test of v1): no dev server and no
+    // node_modules volume filled; the backend serves the frontend's production build, built because
+    // there was none.
+    let v1 = |args: &[&str]| s.x.ok(&[&["--compose", "v1"], args].concat());
+    let build = s.x.root.join("src/frontend/build");
+    std::fs::remove_dir_all(&build).unwrap();
+    let out = v1(&["new", "--backend-only"]).out;
+    assert!(out.contains("backend is running") && out.contains("docker-compose -p rse2e"), "{out}");
+    assert!(build.join("index.html").is_file(), "new --backend-only did not build the frontend");
+    let (status, body) = get(BACKEND_PORT, "/");
+    assert_eq!(status, 200);
+    assert!(body.contains("<div id=\"root\">"), "{body}");
+    assert_eq!(s.service_container("node"), "", "new --backend-only started the dev server");
+    // Compose creates every volume of the file, but only a container fills one.
+    let node_modules = format!("{PROJECT}_node_modules");
+    let users = docker(&["ps", "--all", "--quiet", "--filter", &format!("volume={node_modules}")]);
+    assert_eq!(users.trim(), "", "a container filled {node_modules}");
+    assert_eq!(v1(&["psql", "--", "-tA", "-c", "select count(*) from users"]).stdout.trim(), "2");
+    let before = s.containers();
+    let out = v1(&["new", "--backend-only"]).out;
+    assert!(out.contains("index.html exists"), "a second new --backend-only rebuilt the frontend:\n{out}");
+    assert_eq!(s.containers(), before, "a second new --backend-only recreated containers");
+    v1(&["clobber", "--yes"]);
+    assert!(s.containers().is_empty() && s.volumes().is_empty(), "clobber under v1 left something");
 
     // clean removes caches, and nothing else.
     let status_before = git_status(&s.x.root);
