@@ -3,13 +3,21 @@
 # provisions the one thing the tests need from the machine: a Docker engine with compose v1 and
 # v2 (xtask/testbed/provision-engine.sh; only what is missing). Everything else the suites make
 # as containers (a registry with a login, production hosts, a Swarm: xtask/src/fleet.rs) and
-# remove at the end. Then it runs every test: the plan tests and the end-to-end suites against
-# the real engine.
+# remove at the end. It type-checks the xtask for Windows and macOS and runs clippy, then runs
+# every test: the plan tests and the end-to-end suites against the real engine.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 bash xtask/testbed/provision-engine.sh
+
+# The platforms the README promises stay compilable, and the code stays clippy-clean.
+rustup component add clippy
+rustup target add x86_64-pc-windows-gnu aarch64-apple-darwin
+cargo clippy --workspace --all-targets --locked -- -D warnings
+for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
+  cargo check --workspace --all-targets --locked --target "$target"
+done
 
 # The end-to-end suites must run here: a missing engine fails them instead of skipping them.
 export RS_E2E=required
