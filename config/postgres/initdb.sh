@@ -21,23 +21,26 @@ if [ "$role_exists" = 1 ] && [ "$db_exists" = 1 ] && [ "$schema_exists" = 1 ]; t
     exit 0
 fi
 
+# What was done, said in one line at the end.
+done_list=()
+
 if [ "$role_exists" = 1 ]; then
-    say "role $APP_ROLE exists; kept as it is"
+    done_list+=("kept the existing role $APP_ROLE")
 else
     [ -n "$APP_PASSWORD" ] || die "PGPASSWORD (the app role's password, from the env file) is not set"
     psql_super -d postgres -v role="$APP_ROLE" -v password="$APP_PASSWORD" <<'SQL'
 CREATE ROLE :"role" LOGIN PASSWORD :'password';
 SQL
-    say "created role $APP_ROLE (login, password from the env file)"
+    done_list+=("created role $APP_ROLE (password from the env file)")
 fi
 
 if [ "$db_exists" = 1 ]; then
-    say "database $APP_DB exists; kept as it is"
+    done_list+=("kept the existing database $APP_DB")
 else
     psql_super -d postgres -v db="$APP_DB" -v role="$APP_ROLE" <<'SQL'
 CREATE DATABASE :"db" OWNER :"role";
 SQL
-    say "created database $APP_DB (owner $APP_ROLE)"
+    done_list+=("created database $APP_DB")
 fi
 
 # Schema and seed in one transaction, as the app role so that it owns the tables.
@@ -46,7 +49,7 @@ fi
     cat "$here/schema.sql" "$here/seed.sql"
     printf 'COMMIT;\n'
 } | psql_super -d "$APP_DB"
-say "applied schema.sql to $APP_DB"
-users=$(query_value "$APP_DB" "SELECT string_agg(email || CASE WHEN admin THEN ' (admin)' ELSE '' END, ', ' ORDER BY user_id) FROM users")
-say "seeded dev users: $users"
-say "database $APP_DB initialized"
+users=$(query_value "$APP_DB" "SELECT string_agg(email, ', ' ORDER BY user_id) FROM users")
+done_list+=("applied schema.sql" "seeded $users")
+summary=$(IFS=';'; echo "${done_list[*]}")
+say "database $APP_DB initialized: ${summary//;/, }"

@@ -117,13 +117,17 @@ impl Run<'_> {
                 eprintln!("[{}/{}] {}: skipped (%{{{var}}} is empty)", i + 1, n, step.title);
                 continue;
             }
-            eprintln!("[{}/{}] {}", i + 1, n, step.title);
+            // A title may name what an earlier step found (the release a rollback pulls).
+            let title = self.vars.fill(&step.title).unwrap_or_else(|_| step.title.clone());
+            eprintln!("[{}/{}] {title}", i + 1, n);
+            // The step's quiet commands append to its log: it holds this run's output only.
+            let _ = std::fs::remove_file(self.log_path(&title));
             let t = Instant::now();
             let result = match self.check_held() {
                 Err(err) => Err(err),
                 Ok(()) => match &step.action {
                     Action::Background { name, cmd } => self.start(name, cmd, step.hint.as_deref()),
-                    action => self.act(action, &step.title),
+                    action => self.act(action, &title),
                 },
             };
             if interrupted() && matches!(&step.action, Action::Run(cmd) if cmd.terminal) {
@@ -147,7 +151,7 @@ impl Run<'_> {
                     Err(_) => {}
                 }
                 let hint = step.hint.as_deref().map(|h| format!("\n  fix: {h}")).unwrap_or_default();
-                return Err(err.context(format!("step [{}/{}] {} failed{hint}", i + 1, n, step.title)));
+                return Err(err.context(format!("step [{}/{}] {title} failed{hint}", i + 1, n)));
             }
             if step.settles {
                 done.retain(|s| s.always);
@@ -345,11 +349,16 @@ impl Run<'_> {
                     eprintln!("      using the local image {image}");
                     return Ok(());
                 }
-                eprintln!("      {image} is not here: pulling it");
-                if self.run_cmd(pull, title).is_ok() {
-                    return Ok(());
-                }
-                eprintln!("      {image} cannot be pulled: building it locally");
+                // A pull that fails is no error: a local build follows.
+                let why = match self.run_quiet(pull, title) {
+                    Ok(None) => {
+                        eprintln!("      pulled {image}");
+                        return Ok(());
+                    }
+                    Ok(Some(failed)) => failed.text.lines().last().unwrap_or_default().trim().to_string(),
+                    Err(err) => format!("{err:#}"),
+                };
+                eprintln!("      {image} cannot be pulled ({why}): building it locally");
                 for action in fallback {
                     self.act(action, title).with_context(|| format!("building a local {image}"))?;
                 }
@@ -406,19 +415,33 @@ impl Run<'_> {
     }
 
     /// Runs a command of a step: on the terminal, or, when it is quiet work and not --verbose,
-    /// logged to a file behind a status line.
+    /// logged to the step's file behind a status line, and shown (its last lines) only when it
+    /// fails.
     fn run_cmd(&self, cmd: &Cmd, title: &str) -> Result<()> {
+        let Some(failed) = self.run_quiet(cmd, title)? else { return Ok(()) };
+        eprintln!("      $ {}", cmd.line());
+        let lines: Vec<&str> = failed.text.lines().collect();
+        eprintln!("      its last lines ({} has them all):", self.plan.rel(&failed.log));
+        for line in &lines[lines.len().saturating_sub(15)..] {
+            eprintln!("      | {line}");
+        }
+        let cause = self.plan.diagnoses.iter().find(|d| d.signs.iter().any(|s| failed.text.contains(s.as_str())));
+        let cause = cause.map(|d| format!("\n  {}", d.means)).unwrap_or_default();
+        bail!("`{}` {} (the whole output is in {}){cause}", cmd.line(), failed.status, failed.log.display())
+    }
+
+    /// Runs `cmd`: streamed when it is not quiet work or with --verbose (its failure then an
+    /// error), else appended to the step's log behind a status line; `Some` when it failed there.
+    fn run_quiet(&self, cmd: &Cmd, title: &str) -> Result<Option<Failed>> {
         if !cmd.quiet || self.opts.verbose {
             if self.opts.verbose || !cmd.terminal {
                 eprintln!("      $ {}", cmd.line());
             }
-            return process::run(cmd);
+            return process::run(cmd).map(|()| None);
         }
         let log = self.log_path(title);
-        eprintln!("      $ {} (output: {})", cmd.line(), self.plan.rel(&log));
-        let _ = std::fs::remove_file(&log);
         let bg = Background::start(cmd, Some(&log))?;
-        let status = Status::new(title);
+        let status = Status::new(title, cmd);
         let output = loop {
             if let Some(output) = bg.poll()? {
                 break output;
@@ -432,22 +455,10 @@ impl Run<'_> {
         };
         status.clear();
         if output.status.success() {
-            return Ok(());
+            return Ok(None);
         }
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        eprintln!("      its last lines ({} has them all):", self.plan.rel(&log));
-        for line in &lines[lines.len().saturating_sub(15)..] {
-            eprintln!("      | {line}");
-        }
-        let cause = self.plan.diagnoses.iter().find(|d| d.signs.iter().any(|s| text.contains(s.as_str())));
-        let cause = cause.map(|d| format!("\n  {}", d.means)).unwrap_or_default();
-        bail!(
-            "`{}` {} (the whole output is in {}){cause}",
-            cmd.line(),
-            process::status_text(output.status),
-            log.display()
-        )
+        Ok(Some(Failed { status: process::status_text(output.status), log, text }))
     }
 
     /// `target/logs/<step title>.log`.
@@ -505,33 +516,45 @@ enum Probe {
 }
 
 /// A live status line on a terminal (what runs and for how long); elsewhere a line every 30 s.
+/// A quiet command that failed: how, its log, and what the log holds.
+struct Failed {
+    status: String,
+    log: PathBuf,
+    text: String,
+}
+
 struct Status {
     title: String,
+    line: String,
     start: Instant,
     terminal: bool,
     said: std::cell::Cell<u64>,
 }
 
 impl Status {
-    fn new(title: &str) -> Status {
+    fn new(title: &str, cmd: &Cmd) -> Status {
         Status {
             title: title.to_string(),
+            line: cmd.line(),
             start: Instant::now(),
             terminal: std::io::stderr().is_terminal(),
             said: 0.into(),
         }
     }
 
+    /// On a terminal, a spinner with the command and its elapsed time on one line; otherwise
+    /// a line after a minute, then at doubling intervals of at most five minutes.
     fn tick(&self) {
         let secs = self.start.elapsed().as_secs();
         if self.terminal {
             const SPIN: [char; 4] = ['|', '/', '-', '\\'];
             let spin = SPIN[(self.start.elapsed().as_millis() / 250 % 4) as usize];
-            eprint!("\r      {spin} {} ({secs}s)\x1b[K", self.title);
+            let what: String = self.line.chars().take(60).collect();
+            eprint!("\r      {spin} {} ({secs}s): {what}\x1b[K", self.title);
             let _ = std::io::stderr().flush();
-        } else if secs >= self.said.get() + 30 {
+        } else if secs >= next_progress_line(self.said.get()) {
             self.said.set(secs);
-            eprintln!("      still running ({secs}s)");
+            eprintln!("      still running after {secs}s: {}", self.line);
         }
     }
 
@@ -539,6 +562,17 @@ impl Status {
         if self.terminal {
             eprint!("\r\x1b[K");
         }
+    }
+}
+
+/// When the next progress line of a quiet command is due (in seconds), the last one said at
+/// `said` (0: none yet): after a minute, then at doubling intervals of at most five minutes, so
+/// that an hour-long build says so in about fifteen lines.
+fn next_progress_line(said: u64) -> u64 {
+    if said == 0 {
+        60
+    } else {
+        said + said.min(300)
     }
 }
 
@@ -570,4 +604,21 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let n = stream.read(&mut head).ok()?;
     let line = std::str::from_utf8(&head[..n]).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_progress_line;
+
+    #[test]
+    fn progress_lines_of_long_work_come_ever_less_often() {
+        let mut said = Vec::new();
+        let mut last = 0;
+        while next_progress_line(last) <= 3600 {
+            last = next_progress_line(last);
+            said.push(last);
+        }
+        assert_eq!(said[..5], [60, 120, 240, 480, 780]);
+        assert_eq!(said.len(), 14, "{said:?}");
+    }
 }

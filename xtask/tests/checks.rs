@@ -337,7 +337,7 @@ fn checks_on_a_host_that_cannot_be_reached_are_not_run() {
 }
 
 #[test]
-fn quiet_work_shows_a_status_keeps_its_output_in_a_log_and_explains_a_known_failure() {
+fn quiet_work_keeps_its_output_in_the_steps_log_and_explains_a_known_failure() {
     let dir = temp("quiet");
     let mut plan = Plan::new("cargo xtask demo", &dir);
     plan.diagnose(xtask::images::tls_failure());

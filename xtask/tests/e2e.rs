@@ -137,9 +137,12 @@ fn the_dev_environment_end_to_end() {
     );
     assert!(s.containers().is_empty() && s.volumes().is_empty(), "a refused command changed something");
 
-    // A new user's first command.
+    // A new user's first command. The dev image is not in the registry yet: that the pull
+    // fails is one line, not its output.
     let out = s.ok(&["new"]);
     assert!(out.contains("RecordSponge is running"), "{out}");
+    let pull = format!("{} cannot be pulled (", s.backend_image);
+    assert!(out.contains(&pull) && !out.contains("its last lines"), "{out}");
     assert!(out.contains("admin@example.com"), "new prints the seed logins:\n{out}");
     let (status, body) = get(BACKEND_PORT, "/api/health");
     assert_eq!(status, 200, "{body}");
@@ -211,7 +214,15 @@ fn the_dev_environment_end_to_end() {
         "push without a login",
         &format!("not logged in to {}", s.fleet.registry),
     );
-    s.ok(&["push"]);
+    // Quiet work: the push's output is in the step's log, not on the screen.
+    let out = s.ok(&["push"]);
+    assert!(!out.contains(" Pushed"), "{out}");
+    let logs = std::fs::read_dir(s.x.root.join("target/logs")).unwrap();
+    let pushed = logs.filter_map(Result::ok).any(|log| {
+        log.file_name().to_string_lossy().starts_with("push-the-dev-image")
+            && std::fs::read_to_string(log.path()).unwrap_or_default().contains(" Pushed")
+    });
+    assert!(pushed, "no log in target/logs holds the push's output");
     let tags = Command::new("docker")
         .args(["manifest", "inspect", "--insecure", &s.backend_image])
         .env("DOCKER_CONFIG", &s.fleet.docker_config)
