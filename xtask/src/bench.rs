@@ -298,7 +298,7 @@ fn deploy(p: &Project) -> Result<()> {
     }
     let mut config = p.config.clone();
     let repository = format!("{}/recordsponge/bench-expungeservice", fleet.registry);
-    config.compose.project = "rsbenchdeploy".into();
+    config.compose.project = fleet.prefix.clone();
     config.deploy.repository = repository.clone();
     config.deploy.ssh_config = fleet.ssh_config.display().to_string();
     for (name, env) in config.environments.iter_mut() {

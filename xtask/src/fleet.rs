@@ -3,7 +3,8 @@
 //! by the same script an operator runs on a real host (config/nginx/setup-host.sh), reached
 //! over ssh on a loopback port; beside them a registry with a login (xtask/testbed/images/
 //! registry), on one network. Nothing on this machine changes but these containers, their
-//! network and volumes, and a scratch directory: all removed when the fleet is dropped.
+//! network and volumes, the image tags made for the registry, and a scratch directory: all
+//! removed when the fleet is dropped.
 //!
 //! Images reach the hosts' engines through the registry under the same name this machine pushes
 //! to (`127.0.0.1:PORT/...`): in each host, 127.0.0.1:PORT is forwarded to the registry.
@@ -23,7 +24,8 @@ use crate::project::Project;
 pub const USER: &str = "rsdeploy";
 
 pub struct Fleet {
-    /// Names everything this fleet made: containers, network, volumes.
+    /// Names everything this fleet made: containers, network, volumes; a suite that builds with
+    /// compose uses it as its compose project, removed with the fleet.
     pub prefix: String,
     /// Scratch: keys, the ssh config, the registry's password and login.
     pub dir: PathBuf,
@@ -303,25 +305,43 @@ impl Fleet {
         cmd!(sh, "docker push {target}").env("DOCKER_CONFIG", &self.docker_config).quiet().ignore_stdout().run()?;
         Ok(())
     }
+
+    /// A build of its own (its own digest) of `image` with `more` Dockerfile lines, pushed as
+    /// `target` (`REPOSITORY:TAG` in the registry).
+    pub fn push_build(&self, image: &str, target: &str, more: &str) -> Result<()> {
+        let sh = &self.sh;
+        let dockerfile = format!("FROM {image}\nLABEL org.recordsponge.e2e-build={target}\n{more}");
+        cmd!(sh, "docker build --quiet --tag {target} -").stdin(dockerfile).quiet().ignore_stdout().run()?;
+        cmd!(sh, "docker push {target}").env("DOCKER_CONFIG", &self.docker_config).quiet().ignore_stdout().run()?;
+        Ok(())
+    }
 }
 
 impl Drop for Fleet {
     fn drop(&mut self) {
         let sh = &self.sh;
         let prefix = &self.prefix;
-        let label = format!("name=^{prefix}-");
-        if let Ok(ids) = cmd!(sh, "docker ps --all --quiet --filter {label}").read() {
-            let ids: Vec<&str> = ids.lines().collect();
-            if !ids.is_empty() {
-                let _ = cmd!(sh, "docker rm --force --volumes {ids...}").quiet().ignore_stdout().ignore_stderr().run();
-            }
-        }
+        let (named, project) = (format!("name=^{prefix}-"), format!("label=com.docker.compose.project={prefix}"));
+        let (registry, format) = (format!("reference={}/*/*", self.registry), "{{.Repository}}:{{.Tag}}");
         let volumes: Vec<String> = self.hosts.iter().map(|h| format!("{}-docker", h.name)).collect();
-        if !volumes.is_empty() {
-            let _ = cmd!(sh, "docker volume rm --force {volumes...}").quiet().ignore_stdout().ignore_stderr().run();
-        }
         let net = format!("{prefix}-net");
-        let _ = cmd!(sh, "docker network rm {net}").quiet().ignore_stdout().ignore_stderr().run();
+        // What lists the fleet's things, and what removes them: its containers and the compose
+        // project of its name (a suite's deploys build there), their volumes and networks, and
+        // the tags this machine made for the registry (the tests' builds, the deploys' pushes).
+        let removals = [
+            (cmd!(sh, "docker ps --all --quiet --filter {named}"), cmd!(sh, "docker rm --force --volumes")),
+            (cmd!(sh, "docker ps --all --quiet --filter {project}"), cmd!(sh, "docker rm --force --volumes")),
+            (
+                cmd!(sh, "docker volume ls --quiet --filter {project}"),
+                cmd!(sh, "docker volume rm --force {volumes...}"),
+            ),
+            (cmd!(sh, "docker network ls --quiet --filter {project}"), cmd!(sh, "docker network rm {net}")),
+            (cmd!(sh, "docker images --filter {registry} --format {format}"), cmd!(sh, "docker rmi")),
+        ];
+        for (list, remove) in removals {
+            let found = list.quiet().read().unwrap_or_default();
+            let _ = remove.args(found.lines()).quiet().ignore_stdout().ignore_stderr().run();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

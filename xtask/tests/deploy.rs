@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{get, refused, Load, Run, Spawned, Xtask};
@@ -48,7 +48,7 @@ fn setup() -> Option<Suite> {
     // The shipped configuration, pointed at the fleet.
     let mut config: Config = p.config.clone();
     let repository = format!("{}/recordsponge/e2e-expungeservice", fleet.registry);
-    config.compose.project = "rsdeploy".into();
+    config.compose.project = fleet.prefix.clone();
     config.deploy.repository = repository.clone();
     config.deploy.ssh_config = fleet.ssh_config.display().to_string();
     config.deploy.keep_releases = 2;
@@ -122,22 +122,8 @@ impl Suite {
     /// A build of its own (its own digest) of `image`, pushed as `REPOSITORY:TAG`, with `more`
     /// Dockerfile lines.
     fn push_build(&self, image: &str, tag: &str, more: &str) -> String {
-        let dockerfile = format!("FROM {image}\nLABEL org.recordsponge.e2e-build={tag}\n{more}");
-        let local = format!("rsdeploy-e2e:{tag}");
-        let out = Command::new("docker")
-            .args(["build", "--quiet", "--tag", &local, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(dockerfile.as_bytes())?;
-                child.wait()
-            })
-            .unwrap();
-        assert!(out.success(), "docker build of {local}");
         let target = format!("{}:{tag}", self.repository);
-        self.fleet.push(&local, &target).unwrap();
+        self.fleet.push_build(image, &target, more).unwrap();
         target
     }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{refused, Load, Run, Spawned, Xtask};
@@ -48,7 +48,7 @@ fn setup() -> Option<Suite> {
 
     let mut config: Config = p.config.clone();
     let repository = format!("{}/recordsponge/swarm-expungeservice", fleet.registry);
-    config.compose.project = "rsswarm".into();
+    config.compose.project = fleet.prefix.clone();
     config.deploy.repository = repository.clone();
     config.deploy.ssh_config = fleet.ssh_config.display().to_string();
     let staging = config.environments.get_mut("staging").unwrap();
@@ -115,24 +115,11 @@ impl Suite {
         on_manager(&["docker", "image", "inspect", "--format", "{{index .RepoDigests 0}}", image]).trim().to_string()
     }
 
-    /// A build of its own of `image`, pushed as `REPOSITORY:TAG`, with `more` Dockerfile lines.
+    /// A build of its own (its own digest) of `image`, pushed as `REPOSITORY:TAG`, with `more`
+    /// Dockerfile lines.
     fn push_build(&self, image: &str, tag: &str, more: &str) -> String {
-        let dockerfile = format!("FROM {image}\nLABEL org.recordsponge.e2e-build={tag}\n{more}");
-        let local = format!("rsswarm-e2e:{tag}");
-        let status = Command::new("docker")
-            .args(["build", "--quiet", "--tag", &local, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(dockerfile.as_bytes())?;
-                child.wait()
-            })
-            .unwrap();
-        assert!(status.success(), "docker build of {local}");
         let target = format!("{}:{tag}", self.repository);
-        self.fleet.push(&local, &target).unwrap();
+        self.fleet.push_build(image, &target, more).unwrap();
         target
     }
 
