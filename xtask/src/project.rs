@@ -41,8 +41,11 @@ pub struct Facts {
     pub machine: String,
     /// This process's id (part of each release's name: two deploys never share one).
     pub pid: u32,
-    /// ssh can share one connection per host: OpenSSH on Unix, with ~/.ssh for the socket.
-    pub ssh_multiplex: bool,
+    /// Where ssh keeps the sockets of its shared connections (one per host): `$HOME/.ssh`,
+    /// spelled out because ssh expands `~` from the password database, not from `$HOME`. None
+    /// where ssh cannot share connections (not OpenSSH on Unix, no such directory, or a path
+    /// with spaces, which an `-o` option cannot hold).
+    pub ssh_sockets: Option<PathBuf>,
     /// The user each deploy host's ssh alias logs in as (`ssh -G`), read for the commands that
     /// reach a host: fixes name that user.
     pub ssh_users: std::collections::BTreeMap<String, String>,
@@ -92,8 +95,9 @@ impl Facts {
                 .unwrap_or_else(|| "unknown".into()),
             machine: sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "hostname"))).unwrap_or_else(|| "unknown".into()),
             pid: std::process::id(),
-            ssh_multiplex: cfg!(unix)
-                && std::env::var_os("HOME").is_some_and(|home| Path::new(&home).join(".ssh").is_dir()),
+            ssh_sockets: std::env::var_os("HOME")
+                .map(|home| Path::new(&home).join(".ssh"))
+                .filter(|dir| cfg!(unix) && dir.is_dir() && !dir.to_string_lossy().contains(char::is_whitespace)),
             ssh_users,
         }
     }

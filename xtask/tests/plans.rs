@@ -30,7 +30,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             user: "dev".into(),
             machine: "laptop".into(),
             pid: 4242,
-            ssh_multiplex: true,
+            ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
         },
     }

@@ -84,7 +84,7 @@ impl Target<'_> {
 }
 
 /// `ssh [-F CONFIG] OPTIONS HOST -- 'ARG' 'ARG'...`: never prompting, and sharing one
-/// connection per host where it can (ControlMaster, its socket in ~/.ssh).
+/// connection per host where it can (ControlMaster, its socket in $HOME/.ssh).
 pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
     let mut cmd = p.cmd("ssh");
     if !p.config.deploy.ssh_config.is_empty() {
@@ -92,8 +92,9 @@ pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
     }
     // A dead connection is noticed within 15 s, not when TCP gives up.
     cmd = cmd.args(&["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5"]);
-    if p.facts.ssh_multiplex {
-        cmd = cmd.args(&["-o", "ControlMaster=auto", "-o", "ControlPath=~/.ssh/rs-%C", "-o", "ControlPersist=60"]);
+    if let Some(dir) = &p.facts.ssh_sockets {
+        let path = format!("ControlPath={}/rs-%C", dir.display());
+        cmd = cmd.args(&["-o", "ControlMaster=auto", "-o", &path, "-o", "ControlPersist=60"]);
     }
     cmd.args(&[host, "--"]).remote(remote)
 }
