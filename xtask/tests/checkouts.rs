@@ -27,13 +27,14 @@ fn checkout(root: &Path, dest: &Path) {
 #[test]
 fn two_checkouts_sharing_a_target_directory_each_act_on_their_own_tree() {
     let root = xtask::root().unwrap();
-    let scratch = std::env::temp_dir().join(format!("rs-checkouts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let sh = Shell::new().unwrap();
+    // Removed when dropped, also when an assertion fails.
+    let temp = sh.create_temp_dir().unwrap();
+    let scratch = temp.path();
     let (a, b, target): (PathBuf, PathBuf, PathBuf) = (scratch.join("a"), scratch.join("b"), scratch.join("target"));
     checkout(&root, &a);
     checkout(&root, &b);
 
-    let sh = Shell::new().unwrap();
     sh.set_var("CARGO_TARGET_DIR", &target);
     let plan_in = |dir: &Path| -> String {
         sh.change_dir(dir);
@@ -52,7 +53,7 @@ fn two_checkouts_sharing_a_target_directory_each_act_on_their_own_tree() {
     let direct =
         cmd!(sh, "{bin} --dry-run up").env_remove("CARGO_MANIFEST_DIR").env_remove("RS_CONFIG").read().unwrap();
     assert!(direct.contains(&compose(&b)), "{direct}");
-    sh.change_dir(&scratch);
+    sh.change_dir(scratch);
     let outside = cmd!(sh, "{bin} --dry-run up")
         .env_remove("CARGO_MANIFEST_DIR")
         .env_remove("RS_CONFIG")
@@ -61,5 +62,4 @@ fn two_checkouts_sharing_a_target_directory_each_act_on_their_own_tree() {
         .unwrap();
     let err = String::from_utf8_lossy(&outside.stderr);
     assert!(!outside.status.success() && err.contains("is not inside a RecordSponge checkout"), "{err}");
-    let _ = std::fs::remove_dir_all(&scratch);
 }
