@@ -228,6 +228,16 @@ fn refusals(s: &Suite) {
         )
         .unwrap();
 
+    // A proxy the manager cannot run: its nginx -t fails before the stack is touched.
+    let missing = format!("{}/rs-testbed/no-such-proxy:1", s.fleet.registry);
+    let no_proxy =
+        variant("no-proxy.toml", &|c| c.environments.get_mut("staging").unwrap().proxy_image = missing.clone());
+    refused(
+        &s.x.run_with(s.x.command_with(&no_proxy, &["deploy", "staging"]), "deploy (proxy image missing)"),
+        "a deploy whose proxy cannot run",
+        &format!("config/swarm/proxy.conf is valid for {missing} (`nginx -t` on {}): no", s.manager),
+    );
+
     let services = s.fleet.exec(&s.manager, None, &["docker", "service", "ls", "--quiet"], None).unwrap();
     assert!(services.trim().is_empty(), "a refused deploy created a service: {services}");
 }

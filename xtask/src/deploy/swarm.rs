@@ -54,6 +54,18 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
             line: None,
             fix: format!("on {host}, as root: `apt-get install curl`"),
         },
+        // The proxy is replaced stop-first (its port is the node's): a configuration its nginx
+        // refuses would leave the node with no proxy at all.
+        Check::Probe {
+            what: format!("{PROXY} is valid for {} (`nginx -t` on {host})", t.env.proxy_image),
+            probe: ssh(p, host, &proxy_test(&t.env.proxy_image)).stdin_file(&p.path(PROXY)),
+            line: None,
+            fix: format!(
+                "the error above says which: correct {PROXY} (`bash config/nginx/check.sh` checks it on this \
+                 machine), or set environments.{}.proxy_image to an nginx image that {host} can pull",
+                t.name
+            ),
+        },
     ];
     for file in [STACK, PROXY] {
         checks.push(Check::File {
@@ -63,6 +75,13 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// `nginx -t` of the proxy's configuration (on stdin) in a throwaway container of `image`, where
+/// the stack puts it.
+fn proxy_test(image: &str) -> [&str; 9] {
+    let script = "cat > /etc/nginx/conf.d/default.conf && exec nginx -t -q";
+    ["docker", "run", "--rm", "--interactive", "--entrypoint", "sh", image, "-c", script]
 }
 
 /// Reads what runs: the app's service (its spec, the state of its last update) and which
