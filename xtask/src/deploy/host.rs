@@ -372,7 +372,12 @@ pub fn assess<'a>(
     let by_name = named.and_then(|n| containers.iter().filter(running).find(|c| c.name == n));
     let by_port = port.and_then(|port| containers.iter().filter(running).find(|c| c.ports.contains(&port)));
     let live = by_name.or(by_port);
-    let ours = |c: &&Container| c.labels.get(ENV_LABEL).map(String::as_str) == Some(env);
+    // A release is a container a deploy ran: the environment's label, and the digest label only
+    // `docker run --label` sets. The image carries the environment's label too, so a container an
+    // operator runs from it by hand (a one-off shell, a migration) has that one alone: not ours.
+    let ours = |c: &&Container| {
+        c.labels.get(ENV_LABEL).map(String::as_str) == Some(env) && c.labels.contains_key(DIGEST_LABEL)
+    };
     let mut notes = Vec::new();
     match live {
         Some(c) => notes.push(format!(
@@ -521,6 +526,28 @@ mod tests {
         assert_eq!(live.as_deref(), Some("recordsponge-staging"));
         assert_eq!(port, 3032);
         assert_eq!(retire, ["recordsponge-staging"]);
+    }
+
+    #[test]
+    fn a_container_run_by_hand_from_a_release_image_is_neither_retired_nor_pruned() {
+        // Both inherit the image's environment label; only a deploy's runs carry the digest label.
+        let by_hand = |name: &str, state: &str| {
+            serde_json::json!({"Names": name, "State": state, "Labels": format!("{ENV_LABEL}=staging"),
+                "Ports": "127.0.0.1:3040->5000/tcp", "CreatedAt": "2026-11-09"})
+            .to_string()
+        };
+        let lines = [
+            ps("rs-1", "running", Some("staging"), Some(3033), "2026-11-02"),
+            by_hand("migrate", "running"),
+            by_hand("shell", "exited"),
+            ps("rs-0", "exited", Some("staging"), None, "2026-11-01"),
+        ];
+        let (live, port, retire, prune, notes) = assessed(&lines, UPSTREAM, "");
+        assert_eq!(live.as_deref(), Some("rs-1"));
+        assert_eq!(port, 3032);
+        assert_eq!(retire, ["rs-1"]);
+        assert!(prune.is_empty(), "{prune:?}");
+        assert!(notes.iter().all(|n| !n.contains("migrate")), "{notes:?}");
     }
 
     #[test]
