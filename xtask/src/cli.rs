@@ -275,6 +275,13 @@ impl Command {
                 | Command::Dev(Dev::Push { env: Some(_) })
         )
     }
+
+    /// Whether the command may run compose. The deploy family (deploy, rollback, releases,
+    /// lock) never does, so it need not ask which compose this machine has (`docker compose
+    /// version` costs a deploy about 70 ms).
+    pub fn uses_compose(&self) -> bool {
+        !matches!(self, Command::Deploy(_))
+    }
 }
 
 /// How `cargo xtask` lists the commands: one group a family.

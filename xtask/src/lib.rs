@@ -87,7 +87,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             _ => Ok(()),
         };
     }
-    let project = load(cli.config.as_deref(), cli.compose, command.reaches_hosts())?;
+    let compose = if command.uses_compose() { cli.compose } else { Some(config::FlavorChoice::V2) };
+    let project = load(cli.config.as_deref(), compose, command.reaches_hosts())?;
     let plan = match &command {
         Command::Tool(Tool::Doctor) => return doctor::doctor(&project),
         Command::Tool(Tool::Bench { what }) => return bench::run(&project, *what),
