@@ -164,7 +164,9 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     let (_, upstream_file, upstream_name) = e.nginx();
     let host = &e.host;
     let new = &t.container;
-    let run = |remote: &[&str]| Action::Run(ssh(p, host, remote));
+    // Programs whose output only matters when they fail (container ids and names, nginx's notes)
+    // run quietly: their output goes to the step's log, shown when they fail.
+    let run = |remote: &[&str]| Action::Run(ssh(p, host, remote).quiet());
     let logs = ssh(p, host, &["docker", "logs", "--tail", "40", new]);
     let write_upstream = |text: &str| ssh(p, host, &["dd", &format!("of={upstream_file}"), "status=none"]).stdin(text);
     // Old nginx workers finish their requests before the release they proxy to is stopped.
@@ -175,39 +177,42 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
         service: "nginx's old workers to finish their requests".into(),
         logs: ssh(p, host, &["ps", "-C", "nginx", "-o", "pid,etime,args"]),
     };
-    let reload = Action::Run(ssh(p, host, &d.nginx_reload));
+    let reload = Action::Run(ssh(p, host, &d.nginx_reload).quiet());
     plan.step(
         &format!("Start {new} beside the live release"),
-        Action::Run(ssh(
-            p,
-            host,
-            &[
-                "docker",
-                "run",
-                "--detach",
-                "--name",
-                new,
-                "--label",
-                &format!("{ENV_LABEL}={}", t.name),
-                "--label",
-                &format!("{DIGEST_LABEL}=%{{digest}}"),
-                "--env",
-                &format!("RS_RELEASE={new}"),
-                "--env-file",
-                &e.env_file,
-                "--publish",
-                "127.0.0.1:%{new_port}:5000",
-                "--restart",
-                "unless-stopped",
-                "--log-driver",
-                "syslog",
-                "--log-opt",
-                &format!("syslog-facility={}", e.syslog_facility),
-                "--log-opt",
-                &format!("tag={}", e.container),
-                "%{digest}",
-            ],
-        )),
+        Action::Run(
+            ssh(
+                p,
+                host,
+                &[
+                    "docker",
+                    "run",
+                    "--detach",
+                    "--name",
+                    new,
+                    "--label",
+                    &format!("{ENV_LABEL}={}", t.name),
+                    "--label",
+                    &format!("{DIGEST_LABEL}=%{{digest}}"),
+                    "--env",
+                    &format!("RS_RELEASE={new}"),
+                    "--env-file",
+                    &e.env_file,
+                    "--publish",
+                    "127.0.0.1:%{new_port}:5000",
+                    "--restart",
+                    "unless-stopped",
+                    "--log-driver",
+                    "syslog",
+                    "--log-opt",
+                    &format!("syslog-facility={}", e.syslog_facility),
+                    "--log-opt",
+                    &format!("tag={}", e.container),
+                    "%{digest}",
+                ],
+            )
+            .quiet(),
+        ),
     )
     .undo(vec![
         Action::Run(logs.clone()),
@@ -241,7 +246,7 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
         Action::Run(write_upstream(&format!("upstream {upstream_name} {{ server 127.0.0.1:%{{new_port}}; }}\n"))),
     )
     .undo(vec![Action::Run(write_upstream("%{upstream}\n")), reload.clone(), drained.clone()])
-    .step("Check the nginx configuration", Action::Run(ssh(p, host, &d.nginx_test)))
+    .step("Check the nginx configuration", Action::Run(ssh(p, host, &d.nginx_test).quiet()))
     .step("Reload nginx (its old workers finish their requests)", reload)
     .step(
         &format!("Check that {} answers from {new}", e.check_url),
@@ -258,19 +263,18 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     .step("Wait for nginx's old workers to finish their requests", drained)
     .step(
         "Stop the releases that no longer serve (each finishes its requests first)",
-        Action::ForEach { var: "retire".into(), each: ssh(p, host, &["docker", "stop", "--time", "30", "%{line}"]) },
+        Action::ForEach {
+            var: "retire".into(),
+            each: ssh(p, host, &["docker", "stop", "--time", "30", "%{line}"]).quiet(),
+        },
     )
     .step(
         &format!("Keep the newest {} stopped releases, remove older ones", d.keep_releases),
-        Action::ForEach { var: "prune".into(), each: ssh(p, host, &["docker", "rm", "%{line}"]) },
+        Action::ForEach { var: "prune".into(), each: ssh(p, host, &["docker", "rm", "%{line}"]).quiet() },
     )
     .step(
         "Remove images no release uses",
-        Action::Run(ssh(
-            p,
-            host,
-            &["docker", "image", "prune", "--all", "--force", "--filter", &format!("label={ENV_LABEL}={}", t.name)],
-        )),
+        run(&["docker", "image", "prune", "--all", "--force", "--filter", &format!("label={ENV_LABEL}={}", t.name)]),
     );
 }
 
