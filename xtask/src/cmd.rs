@@ -20,8 +20,10 @@ pub struct Cmd {
     pub dir: PathBuf,
     /// The child gets the terminal (stdin too), and Ctrl-C ends it quietly: logs, psql, watchers.
     pub terminal: bool,
-    /// Long, noisy work (image builds, package installs): its output goes to a log file under
-    /// `target/logs`, and a status line shows it runs (`--verbose` streams it instead).
+    /// Work whose output matters only when it fails (image builds, package installs, a deploy's
+    /// calls to docker, nginx and dd on the host): no `$` line, its output goes to a log file
+    /// under `target/logs`, shown with its last lines when it fails, and a status line shows long
+    /// work runs (`--verbose` streams it all instead).
     pub quiet: bool,
     /// Text written to the child's standard input (never a secret: plans are printed).
     pub stdin: Option<String>,

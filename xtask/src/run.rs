@@ -311,7 +311,9 @@ impl Run<'_> {
             }
             Action::Hold { what, cmd, hello, taken, holder } => {
                 let cmd = cmd.resolve(&self.vars)?;
-                eprintln!("      $ {} (held until the plan ends)", cmd.line());
+                if !cmd.quiet || self.opts.verbose {
+                    eprintln!("      $ {} (held until the plan ends)", cmd.line());
+                }
                 match Held::start(&cmd, &self.vars.fill(hello)?) {
                     Ok(held) => {
                         self.held.push((what.clone(), held));

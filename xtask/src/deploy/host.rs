@@ -168,7 +168,8 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     // run quietly: their output goes to the step's log, shown when they fail.
     let run = |remote: &[&str]| Action::Run(ssh(p, host, remote).quiet());
     let logs = ssh(p, host, &["docker", "logs", "--tail", "40", new]);
-    let write_upstream = |text: &str| ssh(p, host, &["dd", &format!("of={upstream_file}"), "status=none"]).stdin(text);
+    let write_upstream =
+        |text: &str| ssh(p, host, &["dd", &format!("of={upstream_file}"), "status=none"]).stdin(text).quiet();
     // Old nginx workers finish their requests before the release they proxy to is stopped.
     let drained = Action::WaitCmd {
         probe: ssh(p, host, &["ps", "-C", "nginx", "-o", "args="]),

@@ -233,7 +233,8 @@ fn take_lock(p: &Project, t: &Target, plan: &mut Plan, doing: &str) {
                     "tee",
                     &state(p, t, "holder"),
                 ],
-            ),
+            )
+            .quiet(),
             hello: clean_field(&format!("{}@{}: {doing} as {}, since {}", f.user, f.machine, t.container, f.now)),
             taken: TAKEN,
             holder: ssh(p, &t.env.host, &["cat", &state(p, t, "holder")]),
@@ -251,7 +252,9 @@ fn clean_field(text: &str) -> String {
 fn append_log(p: &Project, t: &Target, line: String) -> Action {
     let log = state(p, t, "releases.log");
     Action::Run(
-        ssh(p, &t.env.host, &["dd", &format!("of={log}"), "oflag=append", "conv=notrunc", "status=none"]).stdin(line),
+        ssh(p, &t.env.host, &["dd", &format!("of={log}"), "oflag=append", "conv=notrunc", "status=none"])
+            .stdin(line)
+            .quiet(),
     )
 }
 

@@ -148,7 +148,9 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     let service = service(t);
     plan.step(
         "Copy the proxy's configuration to the manager",
-        Action::Run(ssh(p, host, &["dd", &format!("of={proxy_file}"), "status=none"]).stdin_file(&p.path(PROXY))),
+        Action::Run(
+            ssh(p, host, &["dd", &format!("of={proxy_file}"), "status=none"]).stdin_file(&p.path(PROXY)).quiet(),
+        ),
     )
     .step(
         "Hash the proxy's configuration",
