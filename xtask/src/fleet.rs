@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -82,6 +83,7 @@ impl Fleet {
     /// the app), each publishing `publish` (and 22) on loopback. The images are built first when
     /// missing (from the local Debian base, which is made the way `new` makes it).
     pub fn start(p: &Project, prefix: &str, count: usize, postgres: bool, publish: &[u16]) -> Result<Fleet> {
+        let started = Instant::now();
         let sh = Shell::new()?;
         let mut base = p.plan("fleet: the Debian base image");
         base.step("Ensure the Debian base image", crate::images::ensure_debian(p));
@@ -177,6 +179,7 @@ impl Fleet {
         }
         std::fs::write(fleet.dir.join("known_hosts"), known_hosts)?;
         std::fs::write(&fleet.ssh_config, ssh_config)?;
+        eprintln!("fleet: a registry and {count} host(s) up in {:.1}s", started.elapsed().as_secs_f64());
         Ok(fleet)
     }
 
@@ -206,6 +209,7 @@ impl Fleet {
     /// fleet's key for the deploy user, the environments `envs` (`NAME=DOMAIN@PORT` each; no
     /// nginx sites for a Swarm node, `nginx` false), then the deploy user's registry login.
     pub fn set_up(&self, p: &Project, host: &str, envs: &[String], nginx: bool) -> Result<()> {
+        let started = Instant::now();
         let sh = &self.sh;
         for dir in ["nginx", "swarm"] {
             let files = p.root.join("config").join(dir);
@@ -238,6 +242,7 @@ impl Fleet {
             Some(&password),
         )
         .context("the deploy user's registry login")?;
+        eprintln!("fleet: {host} set up in {:.1}s", started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -273,6 +278,7 @@ impl Fleet {
 
     /// Forms a Docker Swarm of the hosts: the first the manager, the others workers.
     pub fn swarm(&self) -> Result<()> {
+        let started = Instant::now();
         let manager = &self.hosts[0].name;
         let addr = self.exec(manager, None, &["ip", "-4", "-o", "addr", "show", "eth0"], None)?;
         let ip = addr.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next());
@@ -287,6 +293,7 @@ impl Fleet {
                 None,
             )?;
         }
+        eprintln!("fleet: a Swarm of {} nodes formed in {:.1}s", self.hosts.len(), started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -319,6 +326,7 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
+        let started = Instant::now();
         let sh = &self.sh;
         let prefix = &self.prefix;
         let (named, project) = (format!("name=^{prefix}-"), format!("label=com.docker.compose.project={prefix}"));
@@ -343,6 +351,7 @@ impl Drop for Fleet {
             let _ = remove.args(found.lines()).quiet().ignore_stdout().ignore_stderr().run();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        eprintln!("fleet: removed in {:.1}s", started.elapsed().as_secs_f64());
     }
 }
 
@@ -357,12 +366,12 @@ fn published(sh: &Shell, container: &str, port: u16) -> Result<u16> {
 
 /// Polls `ready` for up to two minutes.
 fn wait(mut ready: impl FnMut() -> bool, what: &str) -> Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
         if ready() {
             return Ok(());
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(200));
     }
     bail!("waited two minutes for {what}")
 }
@@ -371,7 +380,7 @@ fn wait(mut ready: impl FnMut() -> bool, what: &str) -> Result<()> {
 pub fn get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
     if write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
         return (0, String::new());
     }
@@ -405,11 +414,11 @@ impl Load {
                     failures.push(format!("{status} {}", body.chars().take(120).collect::<String>()));
                 }
                 t.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(5));
             }
             failures
         });
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(300));
         Load { stop, failed, total, thread: Some(thread) }
     }
 
