@@ -38,7 +38,7 @@ log() { printf 'provision-engine: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 if [ "$(id -u)" -ne 0 ]; then
-    die "must run as root (it installs packages and starts dockerd)"
+    die "the tests need a running Docker engine with compose v2 (docker compose) and v1 (docker-compose), and one is missing; run this as root on Debian to install and start what is missing, or install it yourself"
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
     die "apt-get not found: this script supports Debian (bookworm) only"
