@@ -90,6 +90,9 @@ fn dispatch(cli: Cli) -> Result<()> {
     let compose = if command.uses_compose() { cli.compose } else { Some(config::FlavorChoice::V2) };
     let project = load(cli.config.as_deref(), compose, command.reaches_hosts())?;
     let plan = match &command {
+        Command::Tool(Tool::Doctor | Tool::Bench { .. }) if cli.dry_run => {
+            bail!("doctor and bench run checks and measurements, not a plan: there is nothing to print; run them without --dry-run")
+        }
         Command::Tool(Tool::Doctor) => return doctor::doctor(&project),
         Command::Tool(Tool::Bench { what }) => return bench::run(&project, *what),
         command => command.plan(&project)?.expect("every other command has a plan"),
