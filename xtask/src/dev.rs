@@ -203,8 +203,9 @@ fn summary(p: &Project, stack: Stack) -> String {
     let c = &p.config;
     let mut text = match stack {
         Stack::Full => format!(
-            "RecordSponge is running:\n  app and API  http://localhost:{}\n  dev server   http://localhost:{} (reloads on change)\n",
-            c.ports.backend, c.ports.frontend
+            "RecordSponge is running:\n  app          http://localhost:{} (the dev server: reloads on change)\n  API          \
+             http://localhost:{}\n",
+            c.ports.frontend, c.ports.backend
         ),
         Stack::BackendOnly => format!(
             "RecordSponge's backend is running:\n  app and API  http://localhost:{} (the frontend's production build; \
@@ -218,10 +219,17 @@ fn summary(p: &Project, stack: Stack) -> String {
             text.push_str(&format!("  {login}\n"));
         }
     }
-    text.push_str(
-        "Next: cargo xtask test (all tests), cargo xtask backend-logs, cargo xtask psql, \
-         cargo xtask down (stops, keeps data); cargo xtask --help lists everything.",
-    );
+    text.push_str(match stack {
+        Stack::Full => {
+            "Next: cargo xtask test (all tests), cargo xtask backend-logs, cargo xtask psql, \
+                        cargo xtask down (stops, keeps data); cargo xtask --help lists everything."
+        }
+        Stack::BackendOnly => {
+            "Next: cargo xtask backend-test (--watch reruns on change), cargo xtask lint --watch, \
+                               cargo xtask backend-logs, cargo xtask psql, cargo xtask down (stops, keeps data); \
+                               cargo xtask --help lists everything."
+        }
+    });
     text
 }
 
