@@ -22,8 +22,8 @@ pub enum Bench {
     /// (target: at most 0.60x)
     New,
     /// A deploy under a request loop against the old pull/stop/run, on a production host in a
-    /// container (failed requests: 0; wall time at most 1.30x), and the time to refuse a deploy
-    /// that cannot succeed and a second deploy while one runs (under 2 s)
+    /// container (failed requests: 0; time until the new release serves at most 1.30x), and the
+    /// time to refuse a deploy that cannot succeed and a second deploy while one runs (under 2 s)
     Deploy,
 }
 

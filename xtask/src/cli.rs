@@ -184,7 +184,7 @@ pub enum Release {
 }
 
 /// The deploy environments' hosts: switches, rollbacks, the release log and the lock:
-/// src/deploy.rs.
+/// src/deploy/mod.rs (the engines: deploy/host.rs, deploy/swarm.rs).
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Deploy {
     /// Deploy an image to ENV's host with no downtime: beside the live one, health-gated (was ssh_deploy)
@@ -202,7 +202,7 @@ pub enum Deploy {
         /// The deploy environment (staging, prod)
         #[arg(env = "RS_ENV")]
         env: String,
-        /// A release tag (ENV-<commit>) or commit from `releases ENV` [default: the previous release]
+        /// A release from `releases ENV`: its name, a tag (ENV-<commit>), or a commit or digest prefix (4+ characters) [default: the release before the live one]
         release: Option<String>,
     },
     /// Show ENV's release history from its host: when, who, what, result
@@ -211,7 +211,7 @@ pub enum Deploy {
         #[arg(env = "RS_ENV")]
         env: String,
     },
-    /// Show or break ENV's deploy lock
+    /// Show who holds ENV's deploy lock, or end a keeper whose connection hangs
     Lock {
         /// The deploy environment (staging, prod)
         env: String,
@@ -225,7 +225,8 @@ pub enum Deploy {
 pub enum LockAction {
     /// Show who holds the lock, if anyone
     Status,
-    /// Break the lock (after a deploy that died): asks first
+    /// End the lock's keeper when its deploy's connection hangs (that deploy stops; a deploy that
+    /// died holds no lock): asks first
     Release,
 }
 

@@ -115,7 +115,8 @@ pub struct Deploy {
     /// An ssh config file passed to every ssh (`ssh -F`); empty: the user's own ~/.ssh/config.
     #[serde(default)]
     pub ssh_config: String,
-    /// On the host: the directory of each environment's lock, live release and release log.
+    /// On the host: the directory of each environment's lock (`ENV.lock`), its holder
+    /// (`ENV.holder`) and release log (`ENV.releases.log`).
     pub state_dir: String,
     /// On the host: checks nginx's configuration, then reloads it gracefully. Through sudo,
     /// always `sudo -n` (a deploy has no terminal to type a password into).
@@ -165,7 +166,8 @@ pub struct Environment {
     pub syslog_facility: String,
     pub health_path: String,
     pub health_timeout: u64,
-    /// Deploys of this environment are allowed only from this branch.
+    /// Images of this environment (`image`, `staging`, `prod`) are built only from this branch;
+    /// `deploy --tag` and `rollback` of an image already built are not restricted.
     #[serde(default)]
     pub branch: Option<String>,
 }

@@ -1,5 +1,5 @@
 //! Releases (was src/ops/Makefile): the deployable image and its push; `staging` and `prod`
-//! build, push and deploy it (the deploy itself is deploy.rs).
+//! build, push and deploy it (the deploy itself is deploy/mod.rs).
 
 use anyhow::Result;
 

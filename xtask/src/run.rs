@@ -517,7 +517,6 @@ enum Probe {
     Failed(String),
 }
 
-/// A live status line on a terminal (what runs and for how long); elsewhere a line every 30 s.
 /// A quiet command that failed: how, its log, and what the log holds.
 struct Failed {
     status: String,
@@ -525,6 +524,8 @@ struct Failed {
     text: String,
 }
 
+/// A live status line on a terminal (what runs and for how long); elsewhere a line after 60 s,
+/// then ever less often (`next_progress_line`).
 struct Status {
     title: String,
     line: String,

@@ -12,7 +12,7 @@ def _missing_build(static_dir: Path) -> tuple[Response, int]:
         jsonify(
             error="frontend build not found",
             static_dir=str(static_dir),
-            hint="build the frontend (cargo xtask frontend build) or use the dev server",
+            hint="build the frontend (cargo xtask frontend-build) or use the dev server",
         ),
         404,
     )

@@ -58,7 +58,7 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
             d.nginx_test.clone(),
             format!(
                 "on {host}: `{}` says what is wrong; {user} runs it through `sudo -n`, allowed without a password \
-                 in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 5)",
+                 in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 6)",
                 d.nginx_test.join(" ")
             ),
         ),
@@ -72,7 +72,7 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         checks.push(probe(
             format!("{user} may reload nginx on {host} (`{}`)", d.nginx_reload.join(" ")),
             list,
-            format!("on {host}, as root: allow it in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 5)"),
+            format!("on {host}, as root: allow it in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 6)"),
         ));
     }
     checks
