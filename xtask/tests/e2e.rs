@@ -169,8 +169,11 @@ fn the_dev_environment_end_to_end() {
     let out = s.x.ok(&["psql", "--", "-tA", "-f", &query.to_string_lossy()]).stdout;
     assert_eq!(out.trim(), "read from recordsponge");
 
-    // The test suites and the style checks pass in their containers.
+    // The test suites and the style checks pass in their containers; the backend's tests see the
+    // dev seed (the check of its password hashes runs, not skipped).
     s.ok(&["test"]);
+    let seed = s.x.ok(&["backend-test", "--", "-k", "seed", "-rs"]).out;
+    assert!(seed.contains("1 passed") && !seed.contains("skipped"), "{seed}");
     s.ok(&["lint"]);
 
     // lint --watch reruns the style check when a file changes, until Ctrl-C.
@@ -240,6 +243,16 @@ fn the_dev_environment_end_to_end() {
     assert!(s.containers().is_empty(), "down left containers");
     refused(&s.xtask(&["frontend-restart"]), "frontend-restart with the stack down", "the node service is running");
     assert!(s.volumes().iter().any(|v| v == &format!("{PROJECT}_postgres_data")), "down removed the data volume");
+    // up --backend-only builds the frontend the backend serves when there is none.
+    let build = s.x.root.join("src/frontend/build");
+    let _ = std::fs::remove_dir_all(&build);
+    s.ok(&["up", "--backend-only"]);
+    assert!(build.join("index.html").is_file(), "up --backend-only did not build the frontend");
+    assert_eq!(get(BACKEND_PORT, "/").0, 200, "the backend does not serve the frontend's build");
+    // Working backend-only is a choice: doctor says the dev server is not running, not a fault.
+    let doctor = s.xtask(&["doctor"]);
+    assert!(doctor.stdout.contains("not now the node service is running"), "{}", doctor.out);
+    assert!(!doctor.stdout.contains("FAILED  the node service is running"), "{}", doctor.out);
     s.ok(&["up"]);
     assert_eq!(s.sql("select count(*) from users where email = 'e2e@example.com'"), "1", "up lost data");
 
