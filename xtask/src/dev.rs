@@ -168,18 +168,7 @@ fn new(p: &Project, stack: Stack) -> Plan {
                 images::ensure_dev(p, DevImage::Frontend),
             );
         }
-        Stack::BackendOnly => {
-            plan.check(p.npm_script("build", "the frontend's production build")).step(
-                "Build the frontend, once (it serves from the backend)",
-                Action::UnlessExists {
-                    path: p.path(&c.paths.frontend_build).join("index.html"),
-                    action: Box::new(Action::Seq(vec![
-                        images::ensure_dev(p, DevImage::Frontend),
-                        Action::Run(crate::frontend::throwaway_build(p)),
-                    ])),
-                },
-            );
-        }
+        Stack::BackendOnly => build_once(p, &mut plan),
     }
     // In the background: creating the frontend's container fills a new node_modules volume
     // from its image, which takes seconds that the database's start and initialization
@@ -250,10 +239,28 @@ fn pull(p: &Project) -> Plan {
     plan
 }
 
+/// Backend-only: the frontend's production build, which the backend serves, made when there is
+/// none (with the frontend's dev image, in a throwaway container).
+fn build_once(p: &Project, plan: &mut Plan) {
+    plan.check(p.npm_script("build", "the frontend's production build")).step(
+        "Build the frontend, once (it serves from the backend)",
+        Action::UnlessExists {
+            path: p.path(&p.config.paths.frontend_build).join("index.html"),
+            action: Box::new(Action::Seq(vec![
+                images::ensure_dev(p, DevImage::Frontend),
+                Action::Run(crate::frontend::throwaway_build(p)),
+            ])),
+        },
+    );
+}
+
 fn up(p: &Project, stack: Stack) -> Plan {
     let mut plan = p.plan(if stack == Stack::Full { "up" } else { "up --backend-only" });
-    plan.checks(stack_checks(p, stack))
-        .step("Start the stack", Action::Run(up_cmd(p, stack)))
+    plan.checks(stack_checks(p, stack));
+    if stack == Stack::BackendOnly {
+        build_once(p, &mut plan);
+    }
+    plan.step("Start the stack", Action::Run(up_cmd(p, stack)))
         .step(&format!("Wait for {}", p.config.services.database), wait_database(p));
     plan
 }
