@@ -13,6 +13,9 @@ pub enum Check {
     Tool { program: String, version: Cmd, min: Option<(u32, u32)>, fix: String },
     /// `probe` succeeds (and, with `line`, prints that line).
     Probe { what: String, probe: Cmd, line: Option<String>, fix: String },
+    /// The stack's `service` runs (`probe` lists the running services): for the commands that
+    /// act in it. A state the user chooses, not a fault: `doctor` reports it without failing.
+    Running { service: String, probe: Cmd },
     /// `probe` succeeds and every line it prints ends with `suffix` (e.g. every node is Ready).
     AllLines { what: String, probe: Cmd, suffix: String, fix: String },
     /// The npm project `package` (a package.json) has the script `script`, which `command` runs.
@@ -77,6 +80,7 @@ impl Check {
             }
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
             Check::Probe { what, .. } => what.clone(),
+            Check::Running { service, .. } => format!("the {service} service is running"),
             Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
             Check::AllLines { what, .. } => what.clone(),
             Check::NpmScript { package, script, .. } => format!("{} has a `{script}` script", package.display()),
@@ -109,6 +113,13 @@ impl Check {
                     _ => Ok(()),
                 }
             }
+            Check::Running { service, probe } => Check::Probe {
+                what: self.describe(),
+                probe: probe.clone(),
+                line: Some(service.clone()),
+                fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
+            }
+            .verify(yes),
             Check::AllLines { what, probe, suffix, fix } => match output(probe) {
                 Err(err) => fail(format!("{what}: no ({err})"), fix.as_str()),
                 Ok(out) => {

@@ -28,7 +28,8 @@ pub fn all_checks(p: &Project) -> Result<Vec<(Check, Vec<String>)>> {
     Ok(checks)
 }
 
-/// Checks them all (at once) and prints `ok` or the failure and its fix.
+/// Checks them all (at once) and prints `ok` or the failure and its fix. A stack service that
+/// is not running is reported, not failed: stopping it (or working backend-only) is a choice.
 pub fn doctor(p: &Project) -> Result<()> {
     let checks = all_checks(p)?;
     let mut failed = 0;
@@ -38,6 +39,9 @@ pub fn doctor(p: &Project) -> Result<()> {
             Some(Ok(())) => println!("ok      {}", check.describe()),
             None => {
                 println!("SKIPPED {} ({} cannot be reached)", check.describe(), check.ssh_host().unwrap_or("its host"))
+            }
+            Some(Err(failure)) if matches!(check, Check::Running { .. }) => {
+                println!("not now {}: no\n        needed by: {}; {}", check.describe(), users.join(", "), failure.fix);
             }
             Some(Err(failure)) => {
                 failed += 1;

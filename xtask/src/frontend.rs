@@ -112,7 +112,10 @@ pub fn test(p: &Project, watch: bool, args: &[String]) -> Plan {
         npm.extend(args.iter().map(String::as_str));
     }
     if watch {
-        plan.step("Frontend tests, rerun on every change (Ctrl-C stops)", Action::Run(p.exec(&[], node, true, &npm)));
+        plan.step(
+            "Frontend tests, rerun on every change on a terminal (Ctrl-C stops; elsewhere once)",
+            Action::Run(p.exec(&[], node, true, &npm)),
+        );
     } else {
         plan.step("Frontend tests (once)", Action::Run(p.exec(&["-e", "CI=true"], node, false, &npm)));
     }

@@ -288,11 +288,9 @@ impl Project {
 
     /// The stack's service `service` is running (for commands that exec into it).
     pub fn running_check(&self, service: &str) -> Check {
-        Check::Probe {
-            what: format!("the {service} service is running"),
+        Check::Running {
+            service: service.to_string(),
             probe: self.compose(&["ps", "--services", "--filter", "status=running"]),
-            line: Some(service.to_string()),
-            fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
         }
     }
 
