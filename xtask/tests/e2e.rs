@@ -172,7 +172,7 @@ fn the_dev_environment_end_to_end() {
     // The test suites and the style checks pass in their containers; the backend's tests see the
     // dev seed (the check of its password hashes runs, not skipped).
     s.ok(&["test"]);
-    let seed = s.x.ok(&["backend-test", "--", "-k", "seed", "-rs"]).out;
+    let seed = s.x.ok(&["backend-test", "--", "-k", "seed_hashes", "-rs"]).out;
     assert!(seed.contains("1 passed") && !seed.contains("skipped"), "{seed}");
     s.ok(&["lint"]);
 
