@@ -51,35 +51,43 @@ impl Decided {
 /// The function of a `Decision`: the variables so far in, what it decided out.
 pub type Decide = dyn Fn(&Vars) -> Result<Decided> + Send + Sync;
 
-/// A decision taken while a plan runs: a pure function (owned and unit-tested by the command
-/// family that plans it) of variables earlier steps set, returning the variables it sets.
-/// The executor only calls it. Two decisions are the same when they say the same `what`.
-#[derive(Clone)]
-pub struct Decision {
-    /// What is decided, from what: how plans print it.
+/// A pure function a plan carries (owned and unit-tested by the command family that plans it),
+/// named by `what`, how plans print it. The executor only calls it. Two are the same when they
+/// say the same `what`.
+pub struct Named<F: ?Sized> {
     pub what: String,
-    pub decide: std::sync::Arc<Decide>,
+    pub call: std::sync::Arc<F>,
 }
 
-impl Decision {
-    pub fn new(what: &str, decide: impl Fn(&Vars) -> Result<Decided> + Send + Sync + 'static) -> Decision {
-        Decision { what: what.to_string(), decide: std::sync::Arc::new(decide) }
+impl<F: ?Sized> Clone for Named<F> {
+    fn clone(&self) -> Named<F> {
+        Named { what: self.what.clone(), call: self.call.clone() }
     }
 }
 
-impl std::fmt::Debug for Decision {
+impl<F: ?Sized> std::fmt::Debug for Named<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Decision({:?})", self.what)
+        write!(f, "{:?}", self.what)
     }
 }
 
-impl PartialEq for Decision {
-    fn eq(&self, other: &Decision) -> bool {
+impl<F: ?Sized> PartialEq for Named<F> {
+    fn eq(&self, other: &Named<F>) -> bool {
         self.what == other.what
     }
 }
 
-impl Eq for Decision {}
+impl<F: ?Sized> Eq for Named<F> {}
+
+/// A decision taken while a plan runs, of variables earlier steps set: what is decided, from
+/// what, and the variables it sets.
+pub type Decision = Named<Decide>;
+
+impl Decision {
+    pub fn new(what: &str, decide: impl Fn(&Vars) -> Result<Decided> + Send + Sync + 'static) -> Decision {
+        Named { what: what.to_string(), call: std::sync::Arc::new(decide) }
+    }
+}
 
 /// What a wait waits for in its probe's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,33 +115,14 @@ pub enum Verdict {
 /// The function of a `Judge`: a probe's output and the plan's variables in, a verdict out.
 pub type Judging = dyn Fn(&str, &Vars) -> Verdict + Send + Sync;
 
-/// How a wait judges its probe's output: a pure function, owned and unit-tested by the command
-/// family that plans it. Two judges are the same when they say the same `what`.
-#[derive(Clone)]
-pub struct Judge {
-    pub what: String,
-    pub judge: std::sync::Arc<Judging>,
-}
+/// How a wait judges its probe's output.
+pub type Judge = Named<Judging>;
 
 impl Judge {
     pub fn new(what: &str, judge: impl Fn(&str, &Vars) -> Verdict + Send + Sync + 'static) -> Judge {
-        Judge { what: what.to_string(), judge: std::sync::Arc::new(judge) }
+        Named { what: what.to_string(), call: std::sync::Arc::new(judge) }
     }
 }
-
-impl std::fmt::Debug for Judge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Judge({:?})", self.what)
-    }
-}
-
-impl PartialEq for Judge {
-    fn eq(&self, other: &Judge) -> bool {
-        self.what == other.what
-    }
-}
-
-impl Eq for Judge {}
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]

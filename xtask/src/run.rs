@@ -251,7 +251,7 @@ impl Run<'_> {
                             Expect::Lacks(text) if answer.contains(text.as_str()) => {
                                 Probe::NotYet(format!("it still answers `{answer}`"))
                             }
-                            Expect::Judged(judge) => match (judge.judge)(&answer, &vars) {
+                            Expect::Judged(judge) => match (judge.call)(&answer, &vars) {
                                 Verdict::Ready => Probe::Ready,
                                 Verdict::NotYet(why) => Probe::NotYet(why),
                                 Verdict::Failed(why) => Probe::Failed(why),
@@ -328,7 +328,7 @@ impl Run<'_> {
                 }
             }
             Action::Decide(decision) => {
-                let decided = (decision.decide)(&self.vars)?;
+                let decided = (decision.call)(&self.vars)?;
                 for note in &decided.notes {
                     eprintln!("      {note}");
                 }
