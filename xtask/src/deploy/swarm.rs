@@ -84,6 +84,16 @@ fn proxy_test(image: &str) -> [&str; 9] {
     ["docker", "run", "--rm", "--interactive", "--entrypoint", "sh", image, "-c", script]
 }
 
+/// The Swarm's nodes, one line each (`HOSTNAME STATUS AVAILABILITY`), into `%{nodes}`: read
+/// before the update and again after it, when a node may have gone.
+fn read_nodes(p: &Project, host: &str) -> Action {
+    Action::Capture {
+        cmd: ssh(p, host, &["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}"]),
+        var: "nodes".into(),
+        optional: false,
+    }
+}
+
 /// Reads what runs: the app's service (its spec, the state of its last update) and which
 /// release answers through the proxy.
 pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
@@ -106,11 +116,7 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
     )
     .step(
         "Read the nodes",
-        Action::Capture {
-            cmd: ssh(p, host, &["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}"]),
-            var: "nodes".into(),
-            optional: false,
-        },
+        read_nodes(p, host),
     )
     .step(
         "Ask the proxy which release serves",
@@ -229,14 +235,7 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
     )
     .step(&format!("Record {new} as serving"), record)
     .settles()
-    .step(
-        "Read the nodes",
-        Action::Capture {
-            cmd: ssh(p, host, &["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}"]),
-            var: "nodes".into(),
-            optional: false,
-        },
-    )
+    .step("Read the nodes", read_nodes(p, host))
     .step(
         "Report the nodes",
         Action::Decide(Decision::new("notes on the nodes that are not ready, from %{nodes}", |vars| {
