@@ -42,11 +42,8 @@ pub fn logs(p: &Project, command: &str, service: &str) -> Plan {
 /// the tests on change.
 pub fn test(p: &Project, watch: bool, args: &[String]) -> Plan {
     let backend = &p.config.services.backend;
-    let mut words = vec!["backend-test"];
-    words.extend(watch.then_some("--watch"));
-    words.extend((!args.is_empty()).then_some("--"));
-    words.extend(args.iter().map(String::as_str));
-    let mut plan = p.plan(&crate::cmd::sh_join(&words));
+    let words: &[&str] = if watch { &["backend-test", "--watch"] } else { &["backend-test"] };
+    let mut plan = p.plan_with_args(words, args);
     plan.checks(p.compose_checks()).check(p.running_check(backend));
     let pytest: Vec<&str> = std::iter::once("pytest").chain(args.iter().map(String::as_str)).collect();
     if watch {

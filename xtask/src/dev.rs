@@ -326,9 +326,7 @@ fn dropdb(p: &Project) -> Plan {
 /// `-f` is read here and handed to psql on its stdin (the container does not see this machine's files).
 fn psql(p: &Project, args: &[String]) -> Plan {
     let c = &p.config;
-    let words: Vec<&str> =
-        ["psql"].into_iter().chain((!args.is_empty()).then_some("--")).chain(args.iter().map(String::as_str)).collect();
-    let mut plan = p.plan(&crate::cmd::sh_join(&words));
+    let mut plan = p.plan_with_args(&["psql"], args);
     plan.checks(p.compose_checks()).check(p.running_check(&c.services.database));
     let (args, file) = psql_file(args);
     let mut argv = vec!["psql", "-d", c.database.name.as_str()];

@@ -101,10 +101,7 @@ fn restart(p: &Project) -> Plan {
 /// The frontend tests in the node container, `npm test -- ARGS`: watching, or once (`CI=true`).
 pub fn test(p: &Project, watch: bool, args: &[String]) -> Plan {
     let node = &p.config.services.frontend;
-    let mut words = vec![if watch { "frontend-test" } else { "frontend-test-no-watch" }];
-    words.extend((!args.is_empty()).then_some("--"));
-    words.extend(args.iter().map(String::as_str));
-    let mut plan = p.plan(&crate::cmd::sh_join(&words));
+    let mut plan = p.plan_with_args(&[if watch { "frontend-test" } else { "frontend-test-no-watch" }], args);
     plan.checks(p.compose_checks()).check(p.running_check(node)).check(p.npm_script("test", "the frontend tests"));
     let mut npm = vec!["npm", "test"];
     if !args.is_empty() {

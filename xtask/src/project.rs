@@ -153,6 +153,17 @@ impl Project {
         plan
     }
 
+    /// A new plan for `cargo xtask WORDS... [-- ARGS...]`, ARGS (handed on to a program) quoted
+    /// as the user would type them.
+    pub fn plan_with_args(&self, words: &[&str], args: &[String]) -> Plan {
+        let mut line = words.to_vec();
+        if !args.is_empty() {
+            line.push("--");
+            line.extend(args.iter().map(String::as_str));
+        }
+        self.plan(&crate::cmd::sh_join(&line))
+    }
+
     pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.root.join(rel)
     }
