@@ -208,17 +208,14 @@ fn summary(p: &Project, stack: Stack) -> String {
             text.push_str(&format!("  {login}\n"));
         }
     }
-    text.push_str(match stack {
-        Stack::Full => {
-            "Next: cargo xtask test (all tests), cargo xtask backend-logs, cargo xtask psql, \
-                        cargo xtask down (stops, keeps data); cargo xtask --help lists everything."
-        }
-        Stack::BackendOnly => {
-            "Next: cargo xtask backend-test (--watch reruns on change), cargo xtask lint --watch, \
-                               cargo xtask backend-logs, cargo xtask psql, cargo xtask down (stops, keeps data); \
-                               cargo xtask --help lists everything."
-        }
-    });
+    let tests = match stack {
+        Stack::Full => "cargo xtask test (all tests)",
+        Stack::BackendOnly => "cargo xtask backend-test (--watch reruns on change), cargo xtask lint --watch",
+    };
+    text.push_str(&format!(
+        "Next: {tests}, cargo xtask backend-logs, cargo xtask psql, cargo xtask down (stops, keeps data); \
+         cargo xtask --help lists everything."
+    ));
     text
 }
 
