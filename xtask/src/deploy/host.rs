@@ -108,28 +108,7 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
             optional: false,
         },
     )
-    .step(
-        "Ask nginx which release serves",
-        Action::Capture {
-            cmd: ssh(
-                p,
-                host,
-                &[
-                    "curl",
-                    "--silent",
-                    "--max-time",
-                    "5",
-                    "--dump-header",
-                    "-",
-                    "--output",
-                    "/dev/null",
-                    &t.env.check_url,
-                ],
-            ),
-            var: "serving".into(),
-            optional: true,
-        },
-    );
+    .step("Ask nginx which release serves", super::ask_serving(p, t));
     let (env, keep) = (t.name.clone(), p.config.deploy.keep_releases);
     plan.step(
         "Decide from what runs",

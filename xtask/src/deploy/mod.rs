@@ -83,6 +83,14 @@ impl Target<'_> {
     }
 }
 
+/// Asks the environment's public URL, from its host, which release answers: the response's
+/// headers, into `%{serving}` (`host::serving_release` reads them; empty when nothing answers).
+fn ask_serving(p: &Project, t: &Target) -> Action {
+    let url = &t.env.check_url;
+    let curl = ["curl", "--silent", "--max-time", "5", "--dump-header", "-", "--output", "/dev/null", url];
+    Action::Capture { cmd: ssh(p, &t.env.host, &curl), var: "serving".into(), optional: true }
+}
+
 /// `ssh [-F CONFIG] OPTIONS HOST -- 'ARG' 'ARG'...`: never prompting, and sharing one
 /// connection per host where it can (ControlMaster, its socket in $HOME/.ssh).
 pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {

@@ -120,11 +120,7 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
     )
     .step(
         "Ask the proxy which release serves",
-        Action::Capture {
-            cmd: ssh(p, host, &["curl", "--silent", "--max-time", "5", "--dump-header", "-", "--output", "/dev/null", &t.env.check_url]),
-            var: "serving".into(),
-            optional: true,
-        },
+        super::ask_serving(p, t),
     )
     .step(
         "Decide from what runs",
