@@ -1,8 +1,11 @@
 //! Preconditions: what must hold before a plan's first step runs. Each one is data (so plans
 //! can print and compare them) and knows how to verify itself and what fixes it.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 
 use crate::cmd::Cmd;
 use crate::process::output;
@@ -101,115 +104,125 @@ impl Check {
     pub fn verify(&self, yes: bool) -> Result<(), Failure> {
         match self {
             Check::Tool { program, version, min, fix } => verify_tool(program, version, *min, fix),
-            Check::Probe { what, probe, line, fix } => {
-                let out = match output(probe) {
-                    Ok(out) => out,
-                    Err(err) => return fail(format!("{what}: no ({err})"), fix.as_str()),
-                };
-                match line {
-                    Some(line) if !out.lines().any(|l| l.trim() == line) => {
-                        fail(format!("{what}: no (`{}` does not list {line})", probe.line()), fix.as_str())
-                    }
-                    _ => Ok(()),
-                }
-            }
-            Check::Running { service, probe } => Check::Probe {
-                what: self.describe(),
-                probe: probe.clone(),
-                line: Some(service.clone()),
-                fix: "start the stack: cargo xtask up (or cargo xtask new on a fresh checkout)".into(),
-            }
-            .verify(yes),
-            Check::AllLines { what, probe, suffix, fix } => match output(probe) {
-                Err(err) => fail(format!("{what}: no ({err})"), fix.as_str()),
-                Ok(out) => {
-                    let odd: Vec<&str> =
-                        out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with(suffix.as_str())).collect();
-                    if odd.is_empty() {
-                        Ok(())
-                    } else {
-                        fail(format!("{what}: no ({})", odd.join("; ")), fix.as_str())
-                    }
-                }
-            },
+            Check::Probe { what, probe, line, fix } => verify_probe(what, probe, line.as_deref(), fix),
+            Check::Running { service, probe } => verify_probe(
+                &self.describe(),
+                probe,
+                Some(service),
+                "start the stack: `cargo xtask up` (on a fresh checkout: `cargo xtask new`)",
+            ),
+            Check::AllLines { what, probe, suffix, fix } => verify_all_lines(what, probe, suffix, fix),
             Check::NpmScript { package, script, command } => verify_npm_script(package, script, command),
             Check::Reach { host, probe, fix } => match output(probe) {
                 Ok(_) => Ok(()),
                 Err(err) => fail(format!("ssh to {host} works without prompts: no ({err})"), fix.as_str()),
             },
-            Check::Free { what, probe, taken, holder, fix } => match crate::process::capture(probe) {
-                Ok(out) if out.status.success() => Ok(()),
-                Ok(out) if out.status.code() == Some(*taken) => {
-                    let who = output(holder).unwrap_or_default();
-                    let who = if who.trim().is_empty() { "someone (not recorded)" } else { who.trim() };
-                    fail(format!("{what}: no, it is held by {who}"), fix.as_str())
-                }
-                Ok(out) => {
-                    fail(format!("{what}: cannot tell ({})", crate::process::failure_text(probe, &out)), fix.as_str())
-                }
-                Err(err) => fail(format!("{what}: cannot tell ({err:#})"), fix.as_str()),
-            },
-            Check::GitPushed { root } => {
-                let ahead = output(&Cmd::new("git", root).args(&["rev-list", "--count", "@{upstream}..HEAD"]));
-                match ahead.as_deref().map(str::trim) {
-                    Ok("0") => Ok(()),
-                    Ok(n) => fail(
-                        format!("HEAD is {n} commit(s) ahead of its upstream branch: the release would not be in the shared history"),
-                        "git push",
-                    ),
-                    Err(_) => fail(
-                        "HEAD's branch has no upstream branch: the release would not be in the shared history",
-                        "git push --set-upstream origin HEAD",
-                    ),
-                }
-            }
-            Check::File { path, what, fix } => {
-                if path.is_file() {
-                    Ok(())
-                } else {
-                    fail(format!("{what} is missing: {}", path.display()), fix.as_str())
-                }
-            }
+            Check::Free { what, probe, taken, holder, fix } => verify_free(what, probe, *taken, holder, fix),
+            Check::GitPushed { root } => verify_pushed(root),
+            Check::File { path, .. } if path.is_file() => Ok(()),
+            Check::File { path, what, fix } => fail(format!("{what} is missing: {}", path.display()), fix.as_str()),
             Check::PortFree { port, service, owner } => verify_port(*port, service, owner),
             Check::RegistryLogin { registry } => verify_login(registry),
-            Check::GitClean { root } => {
-                let status = output(&Cmd::new("git", root).args(&["status", "--porcelain"])).map_err(|e| Failure {
-                    problem: format!("cannot read the git status: {e}"),
-                    fix: "run from a git checkout of RecordSponge".into(),
-                })?;
-                if status.trim().is_empty() {
-                    Ok(())
-                } else {
-                    let files: Vec<&str> = status.lines().map(str::trim).take(5).collect();
-                    fail(
-                        format!(
-                            "the working tree has uncommitted changes ({}): the image would ship code that no commit describes",
-                            files.join(", ")
-                        ),
-                        "commit them, or set them aside with `git stash --include-untracked`",
-                    )
-                }
-            }
-            Check::GitBranch { root, branch } => {
-                let head =
-                    output(&Cmd::new("git", root).args(&["rev-parse", "--abbrev-ref", "HEAD"])).map_err(|e| {
-                        Failure {
-                            problem: format!("cannot read the git branch: {e}"),
-                            fix: "run from a git checkout of RecordSponge".into(),
-                        }
-                    })?;
-                if head.trim() == branch {
-                    Ok(())
-                } else {
-                    fail(
-                        format!("HEAD is on `{}`, and this environment deploys only from `{branch}`", head.trim()),
-                        format!("git switch {branch}"),
-                    )
-                }
-            }
+            Check::GitClean { root } => verify_clean(root),
+            Check::GitBranch { root, branch } => verify_branch(root, branch),
             Check::Confirm { prompt } => confirm(prompt, yes),
         }
     }
+}
+
+/// `probe` succeeds (and, with `line`, prints that line).
+fn verify_probe(what: &str, probe: &Cmd, line: Option<&str>, fix: &str) -> Result<(), Failure> {
+    let out = match output(probe) {
+        Ok(out) => out,
+        Err(err) => return fail(format!("{what}: no ({err})"), fix),
+    };
+    match line {
+        Some(line) if !out.lines().any(|l| l.trim() == line) => {
+            fail(format!("{what}: no (`{}` does not list {line})", probe.line()), fix)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `probe` succeeds and every line it prints ends with `suffix`.
+fn verify_all_lines(what: &str, probe: &Cmd, suffix: &str, fix: &str) -> Result<(), Failure> {
+    match output(probe) {
+        Err(err) => fail(format!("{what}: no ({err})"), fix),
+        Ok(out) => {
+            let odd: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with(suffix)).collect();
+            if odd.is_empty() {
+                Ok(())
+            } else {
+                fail(format!("{what}: no ({})", odd.join("; ")), fix)
+            }
+        }
+    }
+}
+
+/// `probe` succeeds: something is free; its exit status `taken` means someone holds it, and
+/// `holder` prints who.
+fn verify_free(what: &str, probe: &Cmd, taken: i32, holder: &Cmd, fix: &str) -> Result<(), Failure> {
+    match crate::process::capture(probe) {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) if out.status.code() == Some(taken) => {
+            let who = output(holder).unwrap_or_default();
+            let who = if who.trim().is_empty() { "someone (not recorded)" } else { who.trim() };
+            fail(format!("{what}: no, it is held by {who}"), fix)
+        }
+        Ok(out) => fail(format!("{what}: cannot tell ({})", crate::process::failure_text(probe, &out)), fix),
+        Err(err) => fail(format!("{what}: cannot tell ({err:#})"), fix),
+    }
+}
+
+fn verify_pushed(root: &Path) -> Result<(), Failure> {
+    let ahead = output(&Cmd::new("git", root).args(&["rev-list", "--count", "@{upstream}..HEAD"]));
+    match ahead.as_deref().map(str::trim) {
+        Ok("0") => Ok(()),
+        Ok(n) => fail(
+            format!(
+                "HEAD is {n} commit(s) ahead of its upstream branch: the release would not be in the shared history"
+            ),
+            "git push",
+        ),
+        Err(_) => fail(
+            "HEAD's branch has no upstream branch: the release would not be in the shared history",
+            "git push --set-upstream origin HEAD",
+        ),
+    }
+}
+
+/// Runs git in the checkout; a failure means this is not one.
+fn git(root: &Path, args: &[&str], what: &str) -> Result<String, Failure> {
+    output(&Cmd::new("git", root).args(args)).map_err(|e| Failure {
+        problem: format!("cannot read the git {what}: {e}"),
+        fix: "run from a git checkout of RecordSponge".into(),
+    })
+}
+
+fn verify_clean(root: &Path) -> Result<(), Failure> {
+    let status = git(root, &["status", "--porcelain"], "status")?;
+    if status.trim().is_empty() {
+        return Ok(());
+    }
+    let files: Vec<&str> = status.lines().map(str::trim).take(5).collect();
+    fail(
+        format!(
+            "the working tree has uncommitted changes ({}): the image would ship code that no commit describes",
+            files.join(", ")
+        ),
+        "commit them, or set them aside with `git stash --include-untracked`",
+    )
+}
+
+fn verify_branch(root: &Path, branch: &str) -> Result<(), Failure> {
+    let head = git(root, &["rev-parse", "--abbrev-ref", "HEAD"], "branch")?;
+    if head.trim() == branch {
+        return Ok(());
+    }
+    fail(
+        format!("HEAD is on `{}`, and this environment deploys only from `{branch}`", head.trim()),
+        format!("git switch {branch}"),
+    )
 }
 
 fn verify_tool(program: &str, version: &Cmd, min: Option<(u32, u32)>, fix: &str) -> Result<(), Failure> {
@@ -315,8 +328,7 @@ pub fn confirm_on(prompt: &str, yes: bool, terminal: bool) -> Result<(), Failure
 }
 
 fn verify_npm_script(package: &std::path::Path, script: &str, command: &str) -> Result<(), Failure> {
-    let json: Option<serde_json::Value> =
-        std::fs::read_to_string(package).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let json: Option<Package> = std::fs::read_to_string(package).ok().and_then(|t| serde_json::from_str(&t).ok());
     let Some(json) = json else {
         return fail(
             format!(
@@ -326,13 +338,40 @@ fn verify_npm_script(package: &std::path::Path, script: &str, command: &str) -> 
             format!("restore it: `git checkout -- {}`", package.display()),
         );
     };
-    if json["scripts"][script].is_string() {
+    if json.scripts.get(script).is_some_and(serde_json::Value::is_string) {
         return Ok(());
     }
     fail(
         format!("{} has no `{script}` script, which {command} runs (`npm run {script}`)", package.display()),
         format!("add one to its \"scripts\", e.g. \"{script}\": \"...\" (the command your frontend uses for it)"),
     )
+}
+
+/// What a `package.json` says that the checks read: its npm scripts.
+#[derive(Deserialize)]
+struct Package {
+    #[serde(default)]
+    scripts: BTreeMap<String, serde_json::Value>,
+}
+
+/// What a Docker client configuration (`config.json`) says of the logins: one stored for a
+/// registry (`auths`), or the credential helper that holds it (`credHelpers` for one registry,
+/// `credsStore` for all).
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientConfig {
+    #[serde(default)]
+    auths: BTreeMap<String, Auth>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default)]
+    creds_store: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Auth {
+    #[serde(default)]
+    auth: Option<String>,
 }
 
 /// The registry part of an image repository (`docker.io` when it names none).
@@ -372,7 +411,7 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
     let Ok(text) = std::fs::read_to_string(&path) else {
         return not_logged_in(format!("{} does not exist", path.display()));
     };
-    let config: serde_json::Value = match serde_json::from_str(&text) {
+    let config: ClientConfig = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => return not_logged_in(format!("{} is not valid JSON ({e})", path.display())),
     };
@@ -381,15 +420,14 @@ pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Fail
     } else {
         vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
     };
-    let find = |obj: &serde_json::Value| keys.iter().find_map(|k| obj.get(k)).cloned();
-    if config.get("auths").and_then(find).is_some_and(|entry| entry.get("auth").is_some()) {
+    let find = |map: &BTreeMap<String, String>| keys.iter().find_map(|k| map.get(k)).cloned();
+    if keys.iter().any(|k| config.auths.get(k).is_some_and(|entry| entry.auth.is_some())) {
         return Ok(());
     }
-    let helper = config.get("credHelpers").and_then(find).or_else(|| config.get("credsStore").cloned());
-    if let Some(helper) = helper.as_ref().and_then(serde_json::Value::as_str) {
+    if let Some(helper) = find(&config.cred_helpers).or(config.creds_store) {
         let program = format!("docker-credential-{helper}");
         let listed = output(&Cmd::new(&program, dir).arg("list"));
-        let servers: Option<serde_json::Value> = listed.ok().and_then(|l| serde_json::from_str(&l).ok());
+        let servers: Option<BTreeMap<String, String>> = listed.ok().and_then(|l| serde_json::from_str(&l).ok());
         if servers.as_ref().and_then(find).is_some() {
             return Ok(());
         }

@@ -1,16 +1,17 @@
-//! The command line: the one table of commands. Each command family is an enum whose doc
-//! comments are the help text, flattened into `Command`; its file (named in the enum's doc)
-//! plans it. The help groups, the dispatch, `doctor`'s coverage and the tests' list of every
-//! command all derive from these enums.
+//! The command line: the one table of commands, a leaf that imports no command family. Each
+//! family is an enum whose doc comments are the help text and whose aliases are the old make
+//! targets, flattened into `Command`; its file (named in the enum's doc) plans it, and
+//! `xtask::plan` dispatches to it. The help groups, the plans' titles, `doctor`'s coverage and
+//! the tests' list of every command all derive from these enums.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::cmd::sh_join;
 use crate::config::FlavorChoice;
-use crate::plan::Plan;
-use crate::project::Project;
 
 /// RecordSponge's developer and deploy tasks (they replace the root Makefile and src/ops/Makefile).
 /// Every command builds a plan, checks all of its preconditions, then runs it; --dry-run prints the plan.
@@ -230,7 +231,7 @@ pub enum LockAction {
     Release,
 }
 
-/// Tools: src/doctor.rs, src/bench.rs; `compose` is planned in src/dev.rs.
+/// Tools: src/tools.rs.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Tool {
     /// Check every precondition of every command, and show how to fix what fails
@@ -241,28 +242,27 @@ pub enum Tool {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Print shell completions (bash, zsh, fish, powershell)
-    Completions { shell: clap_complete::Shell },
-    /// Measure a speed target against its baseline, side by side in one run
+    /// Measure a speed target against its baseline, side by side in one run (runs the test
+    /// rig's `testbed bench`, xtask/testbed)
     Bench {
         #[arg(value_enum)]
-        what: crate::bench::Bench,
+        what: Bench,
     },
 }
 
-impl Command {
-    /// The command's plan; None for the tools that run without one (doctor, completions, bench).
-    pub fn plan(&self, p: &Project) -> Result<Option<Plan>> {
-        Ok(Some(match self {
-            Command::Dev(c) => crate::dev::plan(p, c)?,
-            Command::Backend(c) => crate::backend::plan(p, c),
-            Command::Frontend(c) => crate::frontend::plan(p, c),
-            Command::Release(c) => crate::release::plan(p, c)?,
-            Command::Deploy(c) => crate::deploy::plan(p, c)?,
-            Command::Tool(Tool::Compose { args }) => crate::dev::compose(p, args),
-            Command::Tool(Tool::Doctor | Tool::Completions { .. } | Tool::Bench { .. }) => return Ok(None),
-        }))
-    }
+/// What `bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bench {
+    /// Cold build of the xtask against a crate of the design's six crates alone (target: at
+    /// most 1.3x), and a warm `cargo xtask --help` against that crate's `--help` (at most 1.15x)
+    Compile,
+    /// `new` on a fresh volume set against the sequence it replaced: up -d, sleep 10, initdb
+    /// (target: at most 0.60x)
+    New,
+    /// A deploy under a request loop against the old pull/stop/run, on a production host in a
+    /// container (failed requests: 0; time until the new release serves at most 1.30x), and the
+    /// time to refuse a deploy that cannot succeed and a second deploy while one runs (under 2 s)
+    Deploy,
 }
 
 impl Command {
@@ -344,8 +344,51 @@ pub fn every_invocation(envs: &[&str]) -> Vec<Vec<String>> {
     all
 }
 
+/// A command as parsed, with its command line as the table names it (what its plan is titled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub command: Command,
+    pub line: String,
+}
+
 /// Parses a command line (without the program name), as the user would type it.
-pub fn parse(argv: &[String]) -> Result<Command> {
-    let cli = Cli::try_parse_from(std::iter::once("cargo xtask".to_string()).chain(argv.iter().cloned()))?;
-    cli.command.ok_or_else(|| anyhow::anyhow!("no command in `{}`", argv.join(" ")))
+pub fn parse(argv: &[String]) -> Result<Invocation> {
+    let matches =
+        command().try_get_matches_from(std::iter::once("cargo xtask".to_string()).chain(argv.iter().cloned()))?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let command = cli.command.ok_or_else(|| anyhow::anyhow!("no command in `{}`", argv.join(" ")))?;
+    Ok(Invocation { command, line: line(&matches) })
+}
+
+/// The command line of parsed arguments: `cargo xtask`, the command's own name (an old make
+/// target resolved to it), then its arguments as parsed, from the command line or from their
+/// environment variables (`RS_ENV`), in the table's order and quoted; global flags left out.
+pub fn line(matches: &clap::ArgMatches) -> String {
+    let mut words = vec!["cargo".to_string(), "xtask".to_string()];
+    let Some((name, sub)) = matches.subcommand() else { return sh_join(&words) };
+    words.push(name.to_string());
+    let table = Cli::command();
+    let Some(definition) = table.find_subcommand(name) else { return sh_join(&words) };
+    let mut last = Vec::new();
+    for arg in definition.get_arguments() {
+        let id = arg.get_id().as_str();
+        if matches!(sub.value_source(id), None | Some(ValueSource::DefaultValue)) {
+            continue;
+        }
+        let values: Vec<String> =
+            sub.get_raw(id).into_iter().flatten().map(|v| v.to_string_lossy().into_owned()).collect();
+        let long = arg.get_long().map(|l| format!("--{l}")).unwrap_or_default();
+        match arg.get_action() {
+            ArgAction::SetTrue if sub.get_flag(id) => words.push(long),
+            ArgAction::SetTrue => {}
+            _ if arg.is_last_set() => last.extend(values),
+            _ if arg.is_positional() => words.extend(values),
+            _ => values.into_iter().for_each(|v| words.extend([long.clone(), v])),
+        }
+    }
+    if !last.is_empty() {
+        words.push("--".into());
+        words.extend(last);
+    }
+    sh_join(&words)
 }

@@ -258,64 +258,7 @@ impl Config {
         }
         for (name, env) in &self.environments {
             check_env_name(name).with_context(|| format!("in [environments.{name}]"))?;
-            let mut host = env.host.chars();
-            if !(host.next().is_some_and(|c| c.is_ascii_alphanumeric())
-                && host.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
-            {
-                bail!("environments.{name}.host: `{}` is not an ssh host alias or user@host", env.host);
-            }
-            check_name(&format!("environments.{name}.container"), &env.container)?;
-            match env.engine {
-                Engine::Host => {
-                    let (Some(ports), Some(_), Some(upstream_name)) =
-                        (env.ports, &env.upstream_file, &env.upstream_name)
-                    else {
-                        bail!("[environments.{name}]: engine \"host\" needs ports, upstream_file and upstream_name");
-                    };
-                    if ports[0] == 0 || ports[0] >= ports[1] {
-                        bail!(
-                            "environments.{name}.ports: [FIRST, LAST], a range of at least two ports (the live release and the next)"
-                        );
-                    }
-                    let others = self.environments.range::<String, _>((Excluded(name), Unbounded));
-                    for (other, o) in others.filter(|(_, o)| o.engine == Engine::Host && o.host == env.host) {
-                        if o.ports.is_some_and(|op| op[0] <= ports[1] && ports[0] <= op[1]) {
-                            bail!(
-                                "environments.{name}.ports and environments.{other}.ports overlap on the host {}",
-                                env.host
-                            );
-                        }
-                    }
-                    check_name(&format!("environments.{name}.upstream_name"), upstream_name)?;
-                }
-                Engine::Swarm => {
-                    if env.replicas == 0 {
-                        bail!("environments.{name}.replicas: at least 1 (2 keeps one serving while the other is replaced)");
-                    }
-                    check_image(&format!("environments.{name}.proxy_image"), &env.proxy_image)?;
-                }
-            }
-            if !env.health_path.starts_with('/') {
-                bail!("environments.{name}.health_path: must start with `/`");
-            }
-            if !matches!(
-                env.syslog_facility.as_str(),
-                "local0"
-                    | "local1"
-                    | "local2"
-                    | "local3"
-                    | "local4"
-                    | "local5"
-                    | "local6"
-                    | "local7"
-                    | "daemon"
-                    | "user"
-            ) {
-                bail!(
-                    "environments.{name}.syslog_facility: `{}` is not a syslog facility (local0..local7, daemon, user)",
-                    env.syslog_facility
-                );
-            }
+            self.validate_environment(name, env)?;
         }
         if self.environments.is_empty() {
             bail!("[environments]: at least one deploy environment is needed");
@@ -328,6 +271,54 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_environment(&self, name: &str, env: &Environment) -> Result<()> {
+        let mut host = env.host.chars();
+        if !(host.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && host.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
+        {
+            bail!("environments.{name}.host: `{}` is not an ssh host alias or user@host", env.host);
+        }
+        check_name(&format!("environments.{name}.container"), &env.container)?;
+        match env.engine {
+            Engine::Host => self.validate_host_engine(name, env)?,
+            Engine::Swarm => {
+                if env.replicas == 0 {
+                    bail!("environments.{name}.replicas: at least 1 (2 keeps one serving while the other is replaced)");
+                }
+                check_image(&format!("environments.{name}.proxy_image"), &env.proxy_image)?;
+            }
+        }
+        if !env.health_path.starts_with('/') {
+            bail!("environments.{name}.health_path: must start with `/`");
+        }
+        const FACILITIES: [&str; 10] =
+            ["local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "daemon", "user"];
+        if !FACILITIES.contains(&env.syslog_facility.as_str()) {
+            bail!(
+                "environments.{name}.syslog_facility: `{}` is not a syslog facility (local0..local7, daemon, user)",
+                env.syslog_facility
+            );
+        }
+        Ok(())
+    }
+
+    /// An environment of the `host` engine: its ports, upstream file and name.
+    fn validate_host_engine(&self, name: &str, env: &Environment) -> Result<()> {
+        let (Some(ports), Some(_), Some(upstream_name)) = (env.ports, &env.upstream_file, &env.upstream_name) else {
+            bail!("[environments.{name}]: engine \"host\" needs ports, upstream_file and upstream_name");
+        };
+        if ports[0] == 0 || ports[0] >= ports[1] {
+            bail!("environments.{name}.ports: [FIRST, LAST], a range of at least two ports (the live release and the next)");
+        }
+        let others = self.environments.range::<str, _>((Excluded(name), Unbounded));
+        for (other, o) in others.filter(|(_, o)| o.engine == Engine::Host && o.host == env.host) {
+            if o.ports.is_some_and(|op| op[0] <= ports[1] && ports[0] <= op[1]) {
+                bail!("environments.{name}.ports and environments.{other}.ports overlap on the host {}", env.host);
+            }
+        }
+        check_name(&format!("environments.{name}.upstream_name"), upstream_name)
     }
 
     /// The deploy environment called `name`, or an error listing the valid ones.

@@ -1,50 +1,41 @@
 //! The local dev environment (was the root Makefile): the compose stack of database, backend
 //! and frontend dev server.
 
-use std::time::Duration;
-
-use anyhow::Result;
-
 use crate::checks::{registry_of, Check};
 use crate::cli::Dev;
-use crate::engine::{self, EngineSetup};
+use crate::engine;
 use crate::images::{self, DevImage};
-use crate::plan::{Action, Plan};
-use crate::project::Project;
+use crate::plan::{Action, Fs, Plan};
+use crate::project::{EngineSetup, Project};
+use crate::stack::{self, wait_backend, wait_database, wait_frontend};
 
 /// The background `compose up` of `new`.
 const STACK_START: &str = "start of the stack";
 
-pub fn plan(p: &Project, command: &Dev) -> Result<Plan> {
-    Ok(match command {
-        Dev::New { backend_only } => new(p, stack(*backend_only)),
+/// The plan of a dev command; `push ENV` (the deployable image) is the release family's.
+pub fn plan(p: &Project, command: &Dev) -> Plan {
+    match command {
+        Dev::New { backend_only } => new(p, which(*backend_only)),
         Dev::Pull => pull(p),
-        Dev::Up { backend_only } => up(p, stack(*backend_only)),
+        Dev::Up { backend_only } => up(p, which(*backend_only)),
         Dev::Down => down(p),
         Dev::Clobber => clobber(p),
-        Dev::Push { env } => match env.as_deref() {
-            None | Some("dev") => push(p),
-            Some(name) => crate::release::push(p, &crate::deploy::Target::new(p, name)?),
-        },
+        Dev::Push { .. } => push(p),
         Dev::Initdb => initdb(p),
         Dev::Dropdb => dropdb(p),
         Dev::Psql { args } => psql(p, args),
         Dev::Clean => clean(p),
         Dev::Test => test(p),
         Dev::Lint { watch } => lint(p, *watch),
-    })
+    }
 }
 
-fn stack(backend_only: bool) -> Stack {
+fn which(backend_only: bool) -> Stack {
     if backend_only {
         Stack::BackendOnly
     } else {
         Stack::Full
     }
-}
-
-fn readiness_timeout(p: &Project) -> Duration {
-    Duration::from_secs(p.config.readiness.timeout)
 }
 
 /// Preconditions of starting the stack (all of it, or the backend and its database):
@@ -98,41 +89,6 @@ fn up_cmd(p: &Project, stack: Stack) -> crate::cmd::Cmd {
     }
 }
 
-/// Waits until the database accepts TCP connections (not the init-time socket-only server).
-/// The probe is `docker exec`: `compose exec` would add its start-up to every poll.
-fn wait_database(p: &Project) -> Action {
-    let db = &p.config.services.database;
-    Action::WaitIn {
-        probe: p.service_exec(&["--user", "postgres"], db, &["pg_isready", "--quiet", "--host", "127.0.0.1"]),
-        timeout: readiness_timeout(p),
-        service: db.clone(),
-        logs: p.compose(&["logs", "--tail", "30", db.as_str()]),
-    }
-}
-
-/// Waits until the backend's health check answers 200 (it does only when the database answers).
-pub fn wait_backend(p: &Project) -> Action {
-    let c = &p.config;
-    Action::WaitHttp {
-        port: c.ports.backend,
-        path: c.readiness.health_path.clone(),
-        timeout: readiness_timeout(p),
-        service: c.services.backend.clone(),
-        logs: p.compose(&["logs", "--tail", "30", c.services.backend.as_str()]),
-    }
-}
-
-fn wait_frontend(p: &Project) -> Action {
-    let c = &p.config;
-    Action::WaitHttp {
-        port: c.ports.frontend,
-        path: "/".into(),
-        timeout: readiness_timeout(p),
-        service: c.services.frontend.clone(),
-        logs: p.compose(&["logs", "--tail", "30", c.services.frontend.as_str()]),
-    }
-}
-
 fn initdb_step(p: &Project, plan: &mut Plan) {
     let db = &p.config.database;
     plan.step(
@@ -146,7 +102,7 @@ fn initdb_step(p: &Project, plan: &mut Plan) {
 /// (built once, when there is none).
 fn new(p: &Project, stack: Stack) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan(if stack == Stack::Full { "new" } else { "new --backend-only" });
+    let mut plan = p.plan();
     if engine::plan_install(p, &mut plan) {
         // Docker's own checks would fail before the install: the install's wait checks the daemon.
         plan.checks(host_checks(p, stack));
@@ -223,7 +179,7 @@ fn summary(p: &Project, stack: Stack) -> String {
 /// image is built from (that one is built here, from package-lock.json, and never pushed).
 fn pull(p: &Project) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan("pull");
+    let mut plan = p.plan();
     plan.checks(p.compose_checks())
         .step(
             "Pull the stack's images",
@@ -245,14 +201,14 @@ fn build_once(p: &Project, plan: &mut Plan) {
             path: p.path(&p.config.paths.frontend_build).join("index.html"),
             action: Box::new(Action::Seq(vec![
                 images::ensure_dev(p, DevImage::Frontend),
-                Action::Run(crate::frontend::throwaway_build(p)),
+                Action::Run(stack::throwaway_build(p)),
             ])),
         },
     );
 }
 
 fn up(p: &Project, stack: Stack) -> Plan {
-    let mut plan = p.plan(if stack == Stack::Full { "up" } else { "up --backend-only" });
+    let mut plan = p.plan();
     plan.checks(stack_checks(p, stack));
     if stack == Stack::BackendOnly {
         build_once(p, &mut plan);
@@ -264,14 +220,14 @@ fn up(p: &Project, stack: Stack) -> Plan {
 
 /// Stops and removes the containers; volumes (the database's data) stay.
 fn down(p: &Project) -> Plan {
-    let mut plan = p.plan("down");
+    let mut plan = p.plan();
     plan.checks(p.compose_checks())
         .step("Stop and remove the stack's containers (volumes and data stay)", Action::Run(p.compose(&["down"])));
     plan
 }
 
 fn clobber(p: &Project) -> Plan {
-    let mut plan = p.plan("clobber");
+    let mut plan = p.plan();
     plan.checks(p.compose_checks())
         .check(Check::Confirm {
             prompt: format!(
@@ -289,7 +245,7 @@ fn clobber(p: &Project) -> Plan {
 /// Pushes the backend's dev image.
 fn push(p: &Project) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan("push");
+    let mut plan = p.plan();
     plan.checks(p.compose_checks()).check(Check::RegistryLogin { registry: registry_of(&c.images.backend_dev) }).step(
         &format!("Push the dev image {}", c.images.backend_dev),
         Action::Run(p.compose(&["push", c.services.backend.as_str()]).quiet()),
@@ -298,7 +254,7 @@ fn push(p: &Project) -> Plan {
 }
 
 fn initdb(p: &Project) -> Plan {
-    let mut plan = p.plan("initdb");
+    let mut plan = p.plan();
     plan.checks(p.compose_checks())
         .check(p.running_check(&p.config.services.database))
         .step(&format!("Wait for {}", p.config.services.database), wait_database(p));
@@ -308,7 +264,7 @@ fn initdb(p: &Project) -> Plan {
 
 fn dropdb(p: &Project) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan("dropdb");
+    let mut plan = p.plan();
     plan.checks(p.compose_checks())
         .check(p.running_check(&c.services.database))
         .check(Check::Confirm { prompt: format!("drop the database `{}` and all its data", c.database.name) })
@@ -323,7 +279,7 @@ fn dropdb(p: &Project) -> Plan {
 /// `-f` is read here and handed to psql on its stdin (the container does not see this machine's files).
 fn psql(p: &Project, args: &[String]) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan_with_args(&["psql"], args);
+    let mut plan = p.plan();
     plan.checks(p.compose_checks()).check(p.running_check(&c.services.database));
     let (args, file) = psql_file(args);
     let mut argv = vec!["psql", "-d", c.database.name.as_str()];
@@ -361,23 +317,23 @@ pub fn psql_file(args: &[String]) -> (Vec<String>, Option<std::path::PathBuf>) {
 /// Removes caches (Python bytecode, mypy/pytest/ruff caches) under the configured directories.
 fn clean(p: &Project) -> Plan {
     let c = &p.config.clean;
-    let mut plan = p.plan("clean");
+    let mut plan = p.plan();
     plan.step(
         "Remove caches",
-        Action::Clean {
+        Action::Fs(Fs::Clean {
             under: c.under.iter().map(|d| p.path(d)).collect(),
             names: c.names.clone(),
             extensions: c.extensions.clone(),
             skip: vec!["node_modules".into(), ".git".into()],
-        },
+        }),
     );
     plan
 }
 
 /// Frontend tests once, then the backend's type check and tests.
 fn test(p: &Project) -> Plan {
-    let mut plan = p.plan("test");
-    plan.extend(crate::frontend::test(p, false, &[])).extend(crate::backend::test(p, false, &[]));
+    let mut plan = p.plan();
+    plan.extend(stack::frontend_test(p, false, &[])).extend(stack::backend_test(p, false, &[]));
     plan
 }
 
@@ -385,7 +341,7 @@ fn test(p: &Project) -> Plan {
 /// rerun on every change.
 fn lint(p: &Project, watch: bool) -> Plan {
     let c = &p.config;
-    let mut plan = p.plan(if watch { "lint --watch" } else { "lint" });
+    let mut plan = p.plan();
     plan.checks(p.compose_checks()).check(p.running_check(&c.services.backend));
     if watch {
         plan.step(
@@ -405,14 +361,6 @@ fn lint(p: &Project, watch: bool) -> Plan {
             "Frontend lint (npm run lint)",
             Action::Run(p.exec(&[], &c.services.frontend, false, &["npm", "run", "lint"])),
         );
-    plan
-}
-
-/// `compose ARGS...`: any compose command, with the project's file, project name and variables.
-pub fn compose(p: &Project, args: &[String]) -> Plan {
-    let words: Vec<&str> = std::iter::once("compose").chain(args.iter().map(String::as_str)).collect();
-    let mut plan = p.plan(&crate::cmd::sh_join(&words));
-    plan.checks(p.compose_checks()).step("compose", Action::Run(p.compose(args).terminal(true)));
     plan
 }
 

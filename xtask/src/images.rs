@@ -4,22 +4,22 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cmd::Cmd;
-use crate::plan::{Action, Diagnosis, Plan};
+use crate::plan::{Action, Alternative, Fs, Plan};
 use crate::project::Project;
 
-fn inspect(p: &Project, image: &str) -> Cmd {
-    p.cmd("docker").args(&["image", "inspect", "--format", "{{.Id}}", image])
-}
-
-/// Uses `image` if local, else pulls it, else does `fallback`.
+/// Uses `image` if local, else pulls it, else does `fallback` (builds an equivalent).
 fn ensure(p: &Project, image: &str, fallback: Vec<Action>) -> Action {
-    Action::EnsureImage {
-        image: image.to_string(),
-        inspect: inspect(p, image),
-        pull: p.cmd("docker").args(&["pull", image]).quiet(),
-        fallback,
-    }
+    Action::FirstOf(vec![
+        Alternative {
+            what: format!("use the local image {image}"),
+            action: Action::Probe(p.cmd("docker").args(&["image", "inspect", "--format", "{{.Id}}", image])),
+        },
+        Alternative {
+            what: format!("pull {image}"),
+            action: Action::Run(p.cmd("docker").args(&["pull", image]).quiet()),
+        },
+        Alternative { what: format!("build a local {image}"), action: Action::Seq(fallback) },
+    ])
 }
 
 /// `action`, with the CA bundle (when configured) copied into `context/certs/extra-ca.crt`
@@ -43,13 +43,13 @@ pub fn ensure_debian(p: &Project) -> Action {
         p,
         image,
         vec![
-            Action::RemoveDir(p.path(rootfs)),
+            Action::Fs(Fs::RemoveDir(p.path(rootfs))),
             Action::Run(p.cmd("debootstrap").args(&["--variant=minbase", "bookworm", rootfs]).quiet()),
             Action::Run(p.cmd("tar").args(&["-C", rootfs, "-cf", tarball, "."]).quiet()),
             // The official image's default command, so `docker run IMAGE` works alike.
             Action::Run(p.cmd("docker").args(&["import", "--change", "CMD [\"bash\"]", tarball, image]).quiet()),
-            Action::RemoveDir(p.path(rootfs)),
-            Action::RemoveFile(p.path(tarball)),
+            Action::Fs(Fs::RemoveDir(p.path(rootfs))),
+            Action::Fs(Fs::RemoveFile(p.path(tarball))),
         ],
     )
 }
@@ -107,9 +107,9 @@ fn dev_image_build(p: &Project, d: &DevImageSpec) -> Action {
 }
 
 /// `backend-build` / `frontend-image`: the base image, then the dev image, built.
-pub fn dev_image_plan(p: &Project, command: &str, which: DevImage) -> Plan {
+pub fn dev_image_plan(p: &Project, which: DevImage) -> Plan {
     let d = dev_image(p, which);
-    let mut plan = p.plan(command);
+    let mut plan = p.plan();
     plan.checks(p.compose_checks())
         .step(&format!("Ensure the image {}", d.base), ensure_base(p, d.recipe, d.base))
         .step(&format!("Build the dev image {}", d.image), dev_image_build(p, &d));
@@ -131,26 +131,4 @@ struct DevImageSpec<'a> {
 pub enum DevImage {
     Backend,
     Frontend,
-}
-
-/// A build or package install that could not verify a registry's certificate: a proxy that
-/// intercepts TLS, whose CA the builds were not given.
-pub fn tls_failure() -> Diagnosis {
-    Diagnosis {
-        signs: [
-            "CERTIFICATE_VERIFY_FAILED",
-            "SELF_SIGNED_CERT_IN_CHAIN",
-            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-            "self-signed certificate in certificate chain",
-            "unable to get local issuer certificate",
-            "certificate verify failed",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-        means: "a TLS certificate could not be verified (a proxy that intercepts TLS?): give the builds the CA \
-                bundle that this machine trusts, `export RS_CA_BUNDLE=/path/to/ca-bundle.pem` (or images.ca_bundle \
-                in config/recordsponge.toml), and run the command again"
-            .into(),
-    }
 }

@@ -1,10 +1,20 @@
 //! RecordSponge's `cargo xtask`: the developer and deploy workflow as checked, dry-runnable plans.
 //!
-//! The core, each module using only those before it: `cmd` (commands as data), `process`
-//! (running them, on duct), `checks` (preconditions), `plan` (steps as data), `run` (the
-//! executor). The command table is `cli`; each command family plans its commands in its own
-//! file: `dev`, `backend`, `frontend`, `release` (image, push, staging, prod), `deploy` (the
-//! hosts), with `images` and `engine` shared by them, and the tools `doctor` and `bench`.
+//! The modules are layers; each imports only from layers below it (a test, tests/tidy.rs,
+//! reads every `crate::` and `super::` path and fails on an import upwards or a cycle):
+//!
+//! 1. this file: the dispatch, from a parsed command to its family's plan, then to the executor;
+//! 2. `cli`: the command table, a leaf that imports no family (only `cmd` and `config`);
+//! 3. the command families, one file each, which never import each other: `dev` (the local
+//!    stack), `backend`, `frontend`, `release` (image, push, staging, prod), `deploy` (deploy,
+//!    rollback, releases, lock) and `tools` (doctor, compose, bench);
+//! 4. what families share: `stack` (the dev stack's waits, logs, tests and frontend builds),
+//!    `remote` (an environment on its hosts: ssh, the lock, the release log, the `host` and
+//!    `swarm` engines and the switch), `images`, `engine`, and `project` (the project as this
+//!    machine sees it);
+//! 5. the core, each using only those before it: `interrupt`, `cmd` (commands as data),
+//!    `config`, `process` (running them, on duct), `fsops`, `checks` (preconditions), `plan`
+//!    (steps as data), `run` (the executor).
 
 pub mod checks;
 pub mod cli;
@@ -16,17 +26,17 @@ pub mod project;
 pub mod run;
 
 mod backend;
-pub mod bench;
-pub mod deploy;
+mod deploy;
 mod dev;
-mod doctor;
 pub mod engine;
-pub mod fleet;
 mod frontend;
-mod fsops;
+pub mod fsops;
 pub mod images;
 mod interrupt;
 mod release;
+pub mod remote;
+pub mod stack;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,8 +44,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::FromArgMatches;
 
-use cli::{Cli, Command, Tool};
+use cli::{Cli, Command, Dev, Invocation, Tool};
 use config::Config;
+use plan::Plan;
 use project::{detect_flavor, Facts, Project};
 
 /// The configuration file, relative to the repository root.
@@ -47,8 +58,7 @@ pub const CONFIG: &str = "config/recordsponge.toml";
 /// ancestor of the working directory that holds the configuration.
 pub fn root() -> Result<PathBuf> {
     let from_cargo = std::env::var_os("CARGO_MANIFEST_DIR")
-        .and_then(|dir| Path::new(&dir).parent().map(Path::to_path_buf))
-        .filter(|root| root.join(CONFIG).is_file());
+        .and_then(|dir| Path::new(&dir).ancestors().find(|a| a.join(CONFIG).is_file()).map(Path::to_path_buf));
     if let Some(root) = from_cargo {
         return Ok(root);
     }
@@ -74,28 +84,50 @@ pub fn load(config: Option<&Path>, compose: Option<config::FlavorChoice>, remote
     Ok(Project { root, config, flavor, facts })
 }
 
-fn dispatch(cli: Cli) -> Result<()> {
+/// The plan of a command, titled with its command line; None for `doctor`, which checks the
+/// plans of all the others.
+pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
+    let mut plan = match &invocation.command {
+        Command::Dev(Dev::Push { env: Some(env) }) if env != "dev" => release::push(p, env)?,
+        Command::Dev(c) => dev::plan(p, c),
+        Command::Backend(c) => backend::plan(p, c),
+        Command::Frontend(c) => frontend::plan(p, c),
+        Command::Release(c) => release::plan(p, c)?,
+        Command::Deploy(c) => deploy::plan(p, c)?,
+        Command::Tool(Tool::Compose { args }) => tools::compose(p, args),
+        Command::Tool(Tool::Bench { what }) => tools::bench(p, *what),
+        Command::Tool(Tool::Doctor) => return Ok(None),
+    };
+    plan.command = invocation.line.clone();
+    Ok(Some(plan))
+}
+
+/// The plan of every command (each deploy command for every configured environment), with
+/// its command line: what `doctor` checks.
+pub fn every_plan(p: &Project) -> Result<Vec<(String, Plan)>> {
+    let envs: Vec<&str> = p.config.environments.keys().map(String::as_str).collect();
+    let mut plans = Vec::new();
+    for argv in cli::every_invocation(&envs) {
+        let invocation = cli::parse(&argv)?;
+        if let Some(plan) = plan(p, &invocation)? {
+            plans.push((argv.join(" "), plan));
+        }
+    }
+    Ok(plans)
+}
+
+fn dispatch(cli: Cli, line: String) -> Result<()> {
     let Some(command) = cli.command.clone() else {
         cli::command().print_help()?;
         return Ok(());
     };
-    if let Command::Tool(Tool::Completions { shell }) = command {
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut cli::command(), "cargo-xtask", &mut script);
-        return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-            _ => Ok(()),
-        };
-    }
     let compose = if command.uses_compose() { cli.compose } else { Some(config::FlavorChoice::V2) };
     let project = load(cli.config.as_deref(), compose, command.reaches_hosts())?;
-    let plan = match &command {
-        Command::Tool(Tool::Doctor | Tool::Bench { .. }) if cli.dry_run => {
-            bail!("doctor and bench run checks and measurements, not a plan: there is nothing to print; run them without --dry-run")
+    let Some(plan) = plan(&project, &Invocation { command, line })? else {
+        if cli.dry_run {
+            bail!("doctor checks the preconditions of every command's plan and has none of its own: there is nothing to print; run it without --dry-run");
         }
-        Command::Tool(Tool::Doctor) => return doctor::doctor(&project),
-        Command::Tool(Tool::Bench { what }) => return bench::run(&project, *what),
-        command => command.plan(&project)?.expect("every other command has a plan"),
+        return tools::doctor(&every_plan(&project)?);
     };
     if cli.dry_run {
         print!("{}", plan.render());
@@ -111,7 +143,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
-    match dispatch(cli) {
+    match dispatch(cli, cli::line(&matches)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

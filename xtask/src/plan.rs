@@ -124,39 +124,36 @@ impl Judge {
     }
 }
 
-/// What a step does.
+/// What a step does: the plan's language. Each variant is a way to run programs or touch
+/// files; what to run, in which order, and what to try when something fails is the plan's, so
+/// that the executor only executes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Runs a program.
     Run(Cmd),
     /// Runs a program in a service's running container.
     RunIn(ServiceExec),
-    /// Runs `probe` in a service's container (once there is one) until it succeeds; on timeout
-    /// prints `logs` and fails.
-    WaitIn { probe: ServiceExec, timeout: Duration, service: String, logs: Cmd },
+    /// Succeeds when a program succeeds; its output is not shown (is an image here?).
+    Probe(Cmd),
+    /// Polls until a probe is as expected; on timeout prints the logs and fails.
+    Wait(Box<Wait>),
     /// Starts a program and goes on with the next steps while it runs, its output kept. The plan
     /// stops as soon as it fails (its output shown then), and ends only after it has ended.
     Background { name: String, cmd: Cmd },
     /// Waits until the background program `name` has ended successfully, then does `action`.
     AfterBackground { name: String, action: Box<Action> },
-    /// Runs `probe` until its output is as expected; on timeout prints `logs` and fails.
-    WaitCmd { probe: Cmd, expect: Expect, timeout: Duration, service: String, logs: Cmd },
     /// Runs a program and keeps its trimmed standard output as the variable `var`. When
     /// `optional`, a failure of the program (not of ssh's connection) leaves `var` empty.
     Capture { cmd: Cmd, var: String, optional: bool },
-    /// Starts a program that holds something (a lock) until the plan ends: it must print `hello`
-    /// (written to its stdin) back, the sign that it holds it. When it exits with `taken`
-    /// instead, someone else holds it, and `holder` prints who. The plan stops as soon as the
-    /// program no longer runs.
-    Hold { what: String, cmd: Cmd, hello: String, taken: i32, holder: Cmd },
+    /// Starts a program that holds something until the plan ends (see `Hold`).
+    Hold(Hold),
     /// A decision from values earlier steps learned (see `Decision`); sets variables.
     Decide(Decision),
     /// Runs `each` for every line of the variable `var`, as `%{line}`.
     ForEach { var: String, each: Cmd },
-    /// Polls `http://127.0.0.1:PORT/PATH` until it answers 200; on timeout prints `logs` and fails.
-    WaitHttp { port: u16, path: String, timeout: Duration, service: String, logs: Cmd },
-    /// Uses a local image when present, else pulls it, else runs `fallback` to build an equivalent.
-    EnsureImage { image: String, inspect: Cmd, pull: Cmd, fallback: Vec<Action> },
+    /// Tries each alternative in turn until one succeeds (a local image, else a pull, else a
+    /// build): a failure of one that is not the last is reported in a line, not an error.
+    FirstOf(Vec<Alternative>),
     /// Does `action` unless `path` exists.
     UnlessExists { path: PathBuf, action: Box<Action> },
     /// Does each action in turn.
@@ -164,10 +161,65 @@ pub enum Action {
     /// Copies `from` to `to` (making its directory when missing), runs `action`, then removes
     /// `to` (and the directory it made) whatever happened.
     WithFile { from: PathBuf, to: PathBuf, action: Box<Action> },
-    /// Removes, under each directory, entries with one of `names` and files with one of `extensions`.
-    Clean { under: Vec<PathBuf>, names: Vec<String>, extensions: Vec<String>, skip: Vec<String> },
     /// Starts a program in the background (a daemon), its output appended to `log`.
     Spawn { cmd: Cmd, log: PathBuf },
+    /// Changes files of this machine, in-process.
+    Fs(Fs),
+    /// Prints a message.
+    Say(String),
+}
+
+impl Action {
+    pub fn wait(wait: Wait) -> Action {
+        Action::Wait(Box::new(wait))
+    }
+}
+
+/// One way to do what a `FirstOf` does: what it is, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    pub what: String,
+    pub action: Action,
+}
+
+/// A wait: `probe` polled (`POLL`) until it is as expected, for at most `timeout`; then `logs`
+/// are printed and the wait fails, naming `service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    pub probe: Probe,
+    pub timeout: Duration,
+    pub service: String,
+    pub logs: Cmd,
+}
+
+/// What a wait polls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A program, until its output is as expected.
+    Cmd { cmd: Cmd, expect: Expect },
+    /// A program in a service's container (once there is one), until it succeeds.
+    In(ServiceExec),
+    /// `GET http://127.0.0.1:PORT/PATH`, until it answers 200.
+    Http { port: u16, path: String },
+}
+
+/// A program that holds something (a lock) until the plan ends: it must print `hello` (written
+/// to its stdin) back, the sign that it holds it. When it exits with `taken` instead, someone
+/// else holds it, and `holder` prints who. The plan stops as soon as it no longer runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub what: String,
+    pub cmd: Cmd,
+    pub hello: String,
+    pub taken: i32,
+    pub holder: Cmd,
+}
+
+/// File operations of this machine (`fsops`, on walkdir: the same on every OS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fs {
+    /// Removes, under each directory, entries with one of `names` and files with one of `extensions`.
+    Clean { under: Vec<PathBuf>, names: Vec<String>, extensions: Vec<String>, skip: Vec<String> },
     /// Removes a directory tree, if present.
     RemoveDir(PathBuf),
     /// Removes a file, if present.
@@ -176,8 +228,6 @@ pub enum Action {
     AssembleDir { dest: PathBuf, sources: Vec<(PathBuf, PathBuf)>, exclude: Vec<String> },
     /// Writes a file.
     WriteFile { path: PathBuf, contents: String },
-    /// Prints a message.
-    Say(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,26 +395,13 @@ impl Plan {
     fn render_action(&self, out: &mut String, action: &Action, indent: usize) {
         let pad = " ".repeat(indent);
         match action {
-            Action::Run(cmd) => self.render_cmd(out, "$", cmd, indent),
+            Action::Run(cmd) => self.render_cmd(out, cmd, indent),
             Action::RunIn(exec) => self.render_service_exec(out, exec, indent),
-            Action::WaitCmd { probe, expect, timeout, .. } => {
-                let prints = match expect {
-                    Expect::Succeeds => String::new(),
-                    Expect::Prints(text) => format!(" and prints {text}"),
-                    Expect::Lacks(text) => format!(" and does not print {text}"),
-                    Expect::Judged(judge) => format!(" and {}", judge.what),
-                };
-                let _ =
-                    writeln!(out, "{pad}until it succeeds{prints}, {}, for at most {}s:", POLL.1, timeout.as_secs());
-                self.render_cmd(out, "$", probe, indent);
-            }
-            Action::WaitIn { probe, timeout, .. } => {
-                let _ = writeln!(out, "{pad}until it succeeds, {}, for at most {}s:", POLL.1, timeout.as_secs());
-                self.render_service_exec(out, probe, indent);
-            }
+            Action::Probe(cmd) => self.render_cmd(out, cmd, indent),
+            Action::Wait(wait) => self.render_wait(out, wait, indent),
             Action::Background { cmd, .. } => {
                 let _ = writeln!(out, "{pad}in the background (the next steps go on, and the plan stops if it fails):");
-                self.render_cmd(out, "$", cmd, indent);
+                self.render_cmd(out, cmd, indent);
             }
             Action::AfterBackground { name, action } => {
                 let _ = writeln!(out, "{pad}once the background {name} has succeeded:");
@@ -373,83 +410,40 @@ impl Plan {
             Action::Capture { cmd, var, optional } => {
                 let empty = if *optional { " (empty if it fails)" } else { "" };
                 let _ = writeln!(out, "{pad}%{{{var}}} = the output of{empty}");
-                self.render_cmd(out, "$", cmd, indent);
+                self.render_cmd(out, cmd, indent);
             }
-            Action::Hold { cmd, hello, taken, holder, .. } => {
-                let _ = writeln!(out, "{pad}held until the plan ends (it writes back `{hello}` once it holds):");
-                self.render_cmd(out, "$", cmd, indent);
-                let _ = writeln!(out, "{pad}when it exits with {taken} (held by another), who holds it:");
-                self.render_cmd(out, "$", holder, indent);
-            }
+            Action::Hold(hold) => self.render_hold(out, hold, indent),
             Action::Decide(decision) => {
                 let _ = writeln!(out, "{pad}decide: {}", decision.what);
             }
             Action::ForEach { var, each } => {
                 let _ = writeln!(out, "{pad}for each line of %{{{var}}} as %{{line}}:");
-                self.render_cmd(out, "$", each, indent);
+                self.render_cmd(out, each, indent);
             }
-            Action::WaitHttp { port, path, timeout, .. } => {
-                let _ = writeln!(
-                    out,
-                    "{pad}until GET http://127.0.0.1:{port}{path} answers 200, {}, for at most {}s",
-                    POLL.1,
-                    timeout.as_secs()
-                );
-            }
-            Action::EnsureImage { inspect, pull, fallback, .. } => {
-                let _ = writeln!(out, "{pad}use the local image if");
-                self.render_cmd(out, "$", inspect, indent);
-                let _ = writeln!(out, "{pad}succeeds, else");
-                self.render_cmd(out, "$", pull, indent);
-                let _ = writeln!(out, "{pad}else build an equivalent locally:");
-                for action in fallback {
-                    self.render_action(out, action, indent + 2);
+            Action::FirstOf(alternatives) => {
+                let _ = writeln!(out, "{pad}the first of these that succeeds:");
+                for alternative in alternatives {
+                    let _ = writeln!(out, "{pad}  {}:", alternative.what);
+                    self.render_action(out, &alternative.action, indent + 4);
                 }
             }
             Action::UnlessExists { path, action } => {
                 let _ = writeln!(out, "{pad}unless {} exists:", self.rel(path));
                 self.render_action(out, action, indent + 2);
             }
-            Action::Seq(actions) => {
-                for action in actions {
-                    self.render_action(out, action, indent);
-                }
-            }
+            Action::Seq(actions) => actions.iter().for_each(|action| self.render_action(out, action, indent)),
             Action::WithFile { from, to, action } => {
                 let _ = writeln!(out, "{pad}with {} copied to {} (removed afterwards):", from.display(), self.rel(to));
                 self.render_action(out, action, indent);
             }
-            Action::Clean { under, names, extensions, skip } => {
-                let dirs: Vec<String> = under.iter().map(|d| self.rel(d)).collect();
-                let exts: Vec<String> = extensions.iter().map(|e| format!("*.{e}")).collect();
-                let _ = writeln!(
-                    out,
-                    "{pad}remove under {}: {} {} (not descending into {})",
-                    dirs.join(", "),
-                    names.join(" "),
-                    exts.join(" "),
-                    skip.join(" ")
-                );
-            }
             Action::Spawn { cmd, log } => {
                 let _ = writeln!(out, "{pad}in the background, its output appended to {}:", self.rel(log));
-                self.render_cmd(out, "$", cmd, indent);
+                self.render_cmd(out, cmd, indent);
             }
-            Action::RemoveDir(dir) => {
-                let _ = writeln!(out, "{pad}remove the directory {}", self.rel(dir));
-            }
-            Action::RemoveFile(file) => {
-                let _ = writeln!(out, "{pad}remove the file {}", self.rel(file));
-            }
-            Action::AssembleDir { dest, sources, exclude } => {
-                let _ = writeln!(out, "{pad}make {} anew from:", self.rel(dest));
-                for (src, inside) in sources {
-                    let _ = writeln!(out, "{pad}  {} -> {}", self.rel(src), inside.display());
+            Action::Fs(fs) => {
+                for line in self.describe_fs(fs).lines() {
+                    let _ = writeln!(out, "{pad}{line}");
                 }
-                let _ = writeln!(out, "{pad}leaving out: {}", exclude.join(" "));
-            }
-            Action::WriteFile { path, contents } => {
-                let _ = writeln!(out, "{pad}write {}: {}", self.rel(path), contents.trim_end());
             }
             Action::Say(text) => {
                 let _ = writeln!(out, "{pad}print a summary:");
@@ -460,16 +454,78 @@ impl Plan {
         }
     }
 
+    fn render_wait(&self, out: &mut String, wait: &Wait, indent: usize) {
+        let pad = " ".repeat(indent);
+        let (poll, secs) = (POLL.1, wait.timeout.as_secs());
+        match &wait.probe {
+            Probe::Cmd { cmd, expect } => {
+                let prints = match expect {
+                    Expect::Succeeds => String::new(),
+                    Expect::Prints(text) => format!(" and prints {text}"),
+                    Expect::Lacks(text) => format!(" and does not print {text}"),
+                    Expect::Judged(judge) => format!(" and {}", judge.what),
+                };
+                let _ = writeln!(out, "{pad}until it succeeds{prints}, {poll}, for at most {secs}s:");
+                self.render_cmd(out, cmd, indent);
+            }
+            Probe::In(exec) => {
+                let _ = writeln!(out, "{pad}until it succeeds, {poll}, for at most {secs}s:");
+                self.render_service_exec(out, exec, indent);
+            }
+            Probe::Http { port, path } => {
+                let _ = writeln!(
+                    out,
+                    "{pad}until GET http://127.0.0.1:{port}{path} answers 200, {poll}, for at most {secs}s"
+                );
+            }
+        }
+    }
+
+    fn render_hold(&self, out: &mut String, hold: &Hold, indent: usize) {
+        let pad = " ".repeat(indent);
+        let _ = writeln!(out, "{pad}held until the plan ends (it writes back `{}` once it holds):", hold.hello);
+        self.render_cmd(out, &hold.cmd, indent);
+        let _ = writeln!(out, "{pad}when it exits with {} (held by another), who holds it:", hold.taken);
+        self.render_cmd(out, &hold.holder, indent);
+    }
+
+    /// What a file operation does, in one line.
+    fn describe_fs(&self, fs: &Fs) -> String {
+        match fs {
+            Fs::Clean { under, names, extensions, skip } => {
+                let dirs: Vec<String> = under.iter().map(|d| self.rel(d)).collect();
+                let exts: Vec<String> = extensions.iter().map(|e| format!("*.{e}")).collect();
+                format!(
+                    "remove under {}: {} {} (not descending into {})",
+                    dirs.join(", "),
+                    names.join(" "),
+                    exts.join(" "),
+                    skip.join(" ")
+                )
+            }
+            Fs::RemoveDir(dir) => format!("remove the directory {}", self.rel(dir)),
+            Fs::RemoveFile(file) => format!("remove the file {}", self.rel(file)),
+            Fs::AssembleDir { dest, sources, exclude } => {
+                let mut text = format!("make {} anew from:", self.rel(dest));
+                for (src, inside) in sources {
+                    text.push_str(&format!("\n  {} -> {}", self.rel(src), inside.display()));
+                }
+                format!("{text}\nleaving out: {}", exclude.join(" "))
+            }
+            Fs::WriteFile { path, contents } => format!("write {}: {}", self.rel(path), contents.trim_end()),
+        }
+    }
+
     fn render_service_exec(&self, out: &mut String, exec: &ServiceExec, indent: usize) {
         let pad = " ".repeat(indent);
         let mut words = vec![exec.exec.line(), "CONTAINER".to_string()];
         words.extend(exec.argv.iter().map(|a| sh(a)));
         let _ = writeln!(out, "{pad}$ {}", words.join(" "));
         let _ = writeln!(out, "{pad}  where CONTAINER is the running {} container this lists:", exec.service);
-        self.render_cmd(out, "$", &exec.find, indent + 2);
+        self.render_cmd(out, &exec.find, indent + 2);
     }
 
-    fn render_cmd(&self, out: &mut String, prompt: &str, cmd: &Cmd, indent: usize) {
+    fn render_cmd(&self, out: &mut String, cmd: &Cmd, indent: usize) {
         let pad = " ".repeat(indent);
         if cmd.dir != self.root {
             let _ = writeln!(out, "{pad}(in {})", self.rel(&cmd.dir));
@@ -478,7 +534,7 @@ impl Plan {
             let env: Vec<String> = cmd.env.iter().map(|(k, v)| format!("{k}={}", sh(v))).collect();
             let _ = writeln!(out, "{pad}  env: {}", env.join(" "));
         }
-        let _ = writeln!(out, "{pad}{prompt} {}", cmd.line());
+        let _ = writeln!(out, "{pad}$ {}", cmd.line());
         if let Some(text) = &cmd.stdin {
             let _ = writeln!(out, "{pad}  stdin: {}", text.escape_debug());
         }

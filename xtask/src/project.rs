@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::checks::Check;
 use crate::cmd::Cmd;
 use crate::config::{Config, FlavorChoice};
-use crate::engine::EngineSetup;
-use crate::plan::{Plan, ServiceExec};
+use crate::plan::{Diagnosis, Plan, ServiceExec};
 
 /// Which compose implementation runs the stack. Container names differ between them
 /// (`project_service_1` and `project-service-1`), so plans never use container names.
@@ -103,6 +102,50 @@ impl Facts {
     }
 }
 
+/// Whether this machine has a Docker engine, and whether `new` can install one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineSetup {
+    /// An engine is installed here, or provided elsewhere (Docker Desktop, DOCKER_HOST).
+    Present,
+    /// Missing, on Debian or Ubuntu: apt-get installs it, as root or through sudo.
+    Installable { sudo: bool, systemd: bool },
+    /// Missing, and not installable from here: the docker checks say how.
+    Missing,
+}
+
+impl EngineSetup {
+    pub fn probe() -> EngineSetup {
+        if !cfg!(target_os = "linux") || std::env::var_os("DOCKER_HOST").is_some() {
+            return EngineSetup::Present;
+        }
+        let dockerd = which::which("dockerd").is_ok()
+            || ["/usr/bin/dockerd", "/usr/sbin/dockerd"].iter().any(|p| Path::new(p).exists());
+        if dockerd {
+            return EngineSetup::Present;
+        }
+        let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+        let apt_family = os_release.lines().any(|l| {
+            (l.starts_with("ID=") || l.starts_with("ID_LIKE=")) && (l.contains("debian") || l.contains("ubuntu"))
+        });
+        let root = is_root();
+        if !apt_family || which::which("apt-get").is_err() || (!root && which::which("sudo").is_err()) {
+            return EngineSetup::Missing;
+        }
+        EngineSetup::Installable { sudo: !root, systemd: Path::new("/run/systemd/system").exists() }
+    }
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(not(unix))]
+fn is_root() -> bool {
+    false
+}
+
 /// Where systems keep their CA bundle: Debian, Ubuntu and Arch; Fedora and RHEL; macOS, Alpine
 /// and the BSDs; openSUSE.
 const SYSTEM_CA_BUNDLES: [&str; 4] = [
@@ -145,23 +188,13 @@ pub fn detect_flavor(choice: FlavorChoice, engine: EngineSetup) -> Flavor {
 }
 
 impl Project {
-    /// A new plan for `cargo xtask COMMAND`; a failed image build or package install in it that
-    /// could not verify a certificate is explained.
-    pub fn plan(&self, command: &str) -> Plan {
-        let mut plan = Plan::new(&format!("cargo xtask {command}"), &self.root);
-        plan.diagnose(crate::images::tls_failure());
+    /// A new plan, titled by the command line that asks for it (`xtask::plan` sets it); a
+    /// failed image build or package install in it that could not verify a certificate is
+    /// explained.
+    pub fn plan(&self) -> Plan {
+        let mut plan = Plan::new("", &self.root);
+        plan.diagnose(tls_failure());
         plan
-    }
-
-    /// A new plan for `cargo xtask WORDS... [-- ARGS...]`, ARGS (handed on to a program) quoted
-    /// as the user would type them.
-    pub fn plan_with_args(&self, words: &[&str], args: &[String]) -> Plan {
-        let mut line = words.to_vec();
-        if !args.is_empty() {
-            line.push("--");
-            line.extend(args.iter().map(String::as_str));
-        }
-        self.plan(&crate::cmd::sh_join(&line))
     }
 
     pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
@@ -321,6 +354,28 @@ pub fn compose_project_label(project: &str) -> String {
     project.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect()
 }
 
+/// A build or package install that could not verify a registry's certificate: a proxy that
+/// intercepts TLS, whose CA the builds were not given.
+pub fn tls_failure() -> Diagnosis {
+    Diagnosis {
+        signs: [
+            "CERTIFICATE_VERIFY_FAILED",
+            "SELF_SIGNED_CERT_IN_CHAIN",
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            "self-signed certificate in certificate chain",
+            "unable to get local issuer certificate",
+            "certificate verify failed",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        means: "a TLS certificate could not be verified (a proxy that intercepts TLS?): give the builds the CA \
+                bundle that this machine trusts, `export RS_CA_BUNDLE=/path/to/ca-bundle.pem` (or images.ca_bundle \
+                in config/recordsponge.toml), and run the command again"
+            .into(),
+    }
+}
+
 fn install_docker_fix() -> String {
     if cfg!(target_os = "linux") {
         "install Docker: on Debian/Ubuntu `sudo apt-get install docker.io docker-compose`; elsewhere see https://docs.docker.com/engine/install/".into()
@@ -336,6 +391,30 @@ fn start_docker_fix() -> String {
             .into()
     } else {
         "start Docker Desktop and wait until it says it is running".into()
+    }
+}
+
+/// A project with fixed facts, as the plan tests see it: the shipped configuration, a root of
+/// `/srv/recordsponge`, the deploy user `deploy` on the host `recordsponge`.
+#[cfg(test)]
+pub fn fixture() -> Project {
+    Project {
+        root: PathBuf::from("/srv/recordsponge"),
+        config: Config::load(&crate::root().unwrap().join(crate::CONFIG)).unwrap(),
+        flavor: Flavor::V2,
+        facts: Facts {
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            branch: "main".into(),
+            terminal: false,
+            ca_bundle: None,
+            now: "2026-11-28T12:00:00Z".into(),
+            engine: EngineSetup::Present,
+            user: "dev".into(),
+            machine: "laptop".into(),
+            pid: 4242,
+            ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
+            ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+        },
     }
 }
 

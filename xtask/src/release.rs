@@ -5,10 +5,12 @@ use anyhow::Result;
 
 use crate::checks::{registry_of, Check};
 use crate::cli::Release;
-use crate::deploy::{self, Target};
 use crate::images::{self, DevImage};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Fs, Plan};
 use crate::project::Project;
+use crate::remote::switch;
+use crate::remote::target::{Target, COMMIT_LABEL, ENV_LABEL};
+use crate::stack;
 
 pub fn plan(p: &Project, command: &Release) -> Result<Plan> {
     Ok(match command {
@@ -23,7 +25,7 @@ pub fn image(p: &Project, t: &Target) -> Plan {
     let c = &p.config;
     let context = p.path(&c.deploy.context_dir);
     let context_arg = c.deploy.context_dir.to_string_lossy();
-    let mut plan = p.plan(&format!("image {}", t.name));
+    let mut plan = p.plan();
     plan.checks(p.compose_checks()).check(Check::GitClean { root: p.root.clone() });
     if let Some(branch) = &t.env.branch {
         plan.check(Check::GitBranch { root: p.root.clone(), branch: branch.clone() })
@@ -34,13 +36,13 @@ pub fn image(p: &Project, t: &Target) -> Plan {
         what: "the deployable image's Dockerfile".into(),
         fix: format!("restore it: `git checkout -- {}`", c.deploy.dockerfile.display()),
     });
-    let mut frontend = crate::frontend::build(p);
+    let mut frontend = stack::frontend_build(p);
     plan.checks(std::mem::take(&mut frontend.checks));
     plan.step(&format!("Ensure the image {}", c.images.backend_dev), images::ensure_dev(p, DevImage::Backend))
         .extend(frontend)
         .step(
             "Assemble the build context",
-            Action::AssembleDir {
+            Action::Fs(Fs::AssembleDir {
                 dest: context.clone(),
                 sources: vec![
                     (p.path(&c.deploy.dockerfile), "Dockerfile".into()),
@@ -48,9 +50,12 @@ pub fn image(p: &Project, t: &Target) -> Plan {
                     (p.path(&c.paths.frontend_build), "frontend/build".into()),
                 ],
                 exclude: c.deploy.exclude.clone(),
-            },
+            }),
         )
-        .step("Write version.json", Action::WriteFile { path: context.join("version.json"), contents: version_json(p) })
+        .step(
+            "Write version.json",
+            Action::Fs(Fs::WriteFile { path: context.join("version.json"), contents: version_json(p) }),
+        )
         .step(
             &format!("Build {} and {}", t.moving, t.release),
             Action::Run(
@@ -59,9 +64,9 @@ pub fn image(p: &Project, t: &Target) -> Plan {
                         "build",
                         "--force-rm",
                         "--label",
-                        &format!("{}={}", deploy::ENV_LABEL, t.name),
+                        &format!("{ENV_LABEL}={}", t.name),
                         "--label",
-                        &format!("{}={}", deploy::COMMIT_LABEL, p.facts.commit),
+                        &format!("{COMMIT_LABEL}={}", p.facts.commit),
                         "--tag",
                         &t.moving,
                         "--tag",
@@ -83,8 +88,9 @@ fn version_json(p: &Project) -> String {
 }
 
 /// `push ENV`: pushes both tags of this commit's image.
-pub fn push(p: &Project, t: &Target) -> Plan {
-    let mut plan = p.plan(&format!("push {}", t.name));
+pub fn push(p: &Project, env: &str) -> Result<Plan> {
+    let t = &Target::new(p, env)?;
+    let mut plan = p.plan();
     plan.checks(p.docker_checks()).check(Check::Probe {
         what: format!("the image {} was built", t.release),
         probe: p.cmd("docker").args(&["image", "inspect", "--format", "{{.Id}}", &t.release]),
@@ -92,7 +98,7 @@ pub fn push(p: &Project, t: &Target) -> Plan {
         fix: format!("build it first: cargo xtask image {}", t.name),
     });
     push_steps(p, t, &mut plan);
-    plan
+    Ok(plan)
 }
 
 fn push_steps(p: &Project, t: &Target, plan: &mut Plan) {
@@ -107,5 +113,5 @@ fn push_steps(p: &Project, t: &Target, plan: &mut Plan) {
 fn release(p: &Project, t: &Target) -> Plan {
     let mut build = image(p, t);
     push_steps(p, t, &mut build);
-    deploy::deploy(p, t, &t.release, Some(build))
+    switch::deploy(p, t, &t.release, Some(build))
 }

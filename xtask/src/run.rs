@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::checks::{self, Check, Failure};
 use crate::cmd::{Cmd, Vars};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Expect, Plan, ServiceExec, Step, Verdict, POLL};
+use crate::plan::{Action, Alternative, Expect, Fs, Hold, Plan, Probe, ServiceExec, Step, Verdict, Wait, POLL};
 use crate::process::{self, Background, Held};
 
 pub struct Options {
@@ -232,63 +232,8 @@ impl Run<'_> {
                 let container = find_container(exec).map_err(|e| anyhow!(e))?;
                 self.run_cmd(&exec_in(exec, &container), title)
             }
-            Action::WaitCmd { probe, expect, timeout, service, logs } => {
-                let probe = probe.resolve(&self.vars)?;
-                let expect = match expect {
-                    Expect::Prints(text) => Expect::Prints(self.vars.fill(text)?),
-                    Expect::Lacks(text) => Expect::Lacks(self.vars.fill(text)?),
-                    other => other.clone(),
-                };
-                let logs = logs.resolve(&self.vars)?;
-                let vars = self.vars.clone();
-                self.wait_until(*timeout, service, &logs, || match process::capture(&probe) {
-                    Ok(out) if out.status.success() => {
-                        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                        match &expect {
-                            Expect::Prints(text) if !answer.contains(text.as_str()) => {
-                                Probe::NotYet(format!("expected {text}, and it answered `{answer}`"))
-                            }
-                            Expect::Lacks(text) if answer.contains(text.as_str()) => {
-                                Probe::NotYet(format!("it still answers `{answer}`"))
-                            }
-                            Expect::Judged(judge) => match (judge.call)(&answer, &vars) {
-                                Verdict::Ready => Probe::Ready,
-                                Verdict::NotYet(why) => Probe::NotYet(why),
-                                Verdict::Failed(why) => Probe::Failed(why),
-                            },
-                            _ => Probe::Ready,
-                        }
-                    }
-                    Ok(out) if process::ssh_failed(&probe, out.status) => {
-                        Probe::Unreachable(process::failure_text(&probe, &out))
-                    }
-                    Ok(out) => Probe::NotYet(process::failure_text(&probe, &out)),
-                    Err(err) => Probe::NotYet(format!("{err:#}")),
-                })
-            }
-            Action::WaitIn { probe, timeout, service, logs } => {
-                // The container is looked up until there is one (the stack may still be starting), then kept.
-                let mut container: Option<String> = None;
-                self.wait_until(*timeout, service, logs, || {
-                    if container.is_none() {
-                        container = find_container(probe).ok();
-                    }
-                    match &container {
-                        None => Probe::NotYet(format!("the {} service has no running container yet", probe.service)),
-                        Some(id) => match process::output(&exec_in(probe, id)) {
-                            Ok(_) => Probe::Ready,
-                            Err(why) => Probe::NotYet(why),
-                        },
-                    }
-                })
-            }
-            Action::WaitHttp { port, path, timeout, service, logs } => {
-                self.wait_until(*timeout, service, logs, || match http_status(*port, path) {
-                    Some(200) => Probe::Ready,
-                    Some(status) => Probe::NotYet(format!("GET {path} answered {status}")),
-                    None => Probe::NotYet(format!("nothing answers on port {port}")),
-                })
-            }
+            Action::Probe(cmd) => process::output(&cmd.resolve(&self.vars)?).map(drop).map_err(|e| anyhow!(e)),
+            Action::Wait(wait) => self.wait(wait),
             Action::Background { name, cmd } => self.start(name, cmd, None),
             Action::AfterBackground { name, action } => {
                 let job =
@@ -296,45 +241,12 @@ impl Run<'_> {
                 self.finish(job)?;
                 self.act(action, title)
             }
-            Action::Capture { cmd, var, optional } => {
-                let cmd = cmd.resolve(&self.vars)?;
-                let out = process::capture(&cmd)?;
-                let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if out.status.success() {
-                    self.vars.set(var, text);
-                } else if *optional && !process::ssh_failed(&cmd, out.status) {
-                    self.vars.set(var, "");
-                } else {
-                    bail!(process::failure_text(&cmd, &out));
-                }
-                Ok(())
-            }
-            Action::Hold { what, cmd, hello, taken, holder } => {
-                let cmd = cmd.resolve(&self.vars)?;
-                if !cmd.quiet || self.opts.verbose {
-                    eprintln!("      $ {} (held until the plan ends)", cmd.line());
-                }
-                match Held::start(&cmd, &self.vars.fill(hello)?) {
-                    Ok(held) => {
-                        self.held.push((what.clone(), held));
-                        Ok(())
-                    }
-                    Err((Some(status), _)) if status.code() == Some(*taken) => {
-                        let holder = process::output(&holder.resolve(&self.vars)?).unwrap_or_default();
-                        let holder = if holder.trim().is_empty() { "someone (not recorded)" } else { holder.trim() };
-                        bail!("{what} is held by {holder}")
-                    }
-                    Err((_, why)) => bail!("cannot take {what}: {why}"),
-                }
-            }
+            Action::Capture { cmd, var, optional } => self.capture(cmd, var, *optional),
+            Action::Hold(hold) => self.hold(hold),
             Action::Decide(decision) => {
                 let decided = (decision.call)(&self.vars)?;
-                for note in &decided.notes {
-                    eprintln!("      {note}");
-                }
-                for (var, value) in decided.vars {
-                    self.vars.set(&var, value);
-                }
+                decided.notes.iter().for_each(|note| eprintln!("      {note}"));
+                decided.vars.into_iter().for_each(|(var, value)| self.vars.set(&var, value));
                 Ok(())
             }
             Action::ForEach { var, each } => {
@@ -346,73 +258,169 @@ impl Run<'_> {
                 }
                 Ok(())
             }
-            Action::EnsureImage { image, inspect, pull, fallback } => {
-                if process::output(inspect).is_ok() {
-                    eprintln!("      using the local image {image}");
-                    return Ok(());
-                }
-                // A pull that fails is no error: a local build follows.
-                let why = match self.run_quiet(pull, title) {
-                    Ok(None) => {
-                        eprintln!("      pulled {image}");
-                        return Ok(());
-                    }
-                    Ok(Some(failed)) => failed.text.lines().last().unwrap_or_default().trim().to_string(),
-                    Err(err) => format!("{err:#}"),
-                };
-                eprintln!("      {image} cannot be pulled ({why}): building it locally");
-                for action in fallback {
-                    self.act(action, title).with_context(|| format!("building a local {image}"))?;
-                }
+            Action::FirstOf(alternatives) => self.first_of(alternatives, title),
+            Action::UnlessExists { path, action } if path.exists() => {
+                eprintln!("      {} exists", self.plan.rel(path));
                 Ok(())
             }
-            Action::UnlessExists { path, action } => {
-                if path.exists() {
-                    eprintln!("      {} exists", self.plan.rel(path));
+            Action::UnlessExists { action, .. } => self.act(action, title),
+            Action::Seq(actions) => actions.iter().try_for_each(|action| self.act(action, title)),
+            Action::WithFile { from, to, action } => self.with_file(from, to, action, title),
+            Action::Spawn { cmd, log } => process::spawn_detached(cmd, log),
+            Action::Fs(fs) => self.fs(fs),
+            Action::Say(text) => {
+                println!("{}", self.vars.fill(text)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn capture(&mut self, cmd: &Cmd, var: &str, optional: bool) -> Result<()> {
+        let cmd = cmd.resolve(&self.vars)?;
+        let out = process::capture(&cmd)?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() {
+            self.vars.set(var, text);
+        } else if optional && !process::ssh_failed(&cmd, out.status) {
+            self.vars.set(var, "");
+        } else {
+            bail!(process::failure_text(&cmd, &out));
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, hold: &Hold) -> Result<()> {
+        let cmd = hold.cmd.resolve(&self.vars)?;
+        if !cmd.quiet || self.opts.verbose {
+            eprintln!("      $ {} (held until the plan ends)", cmd.line());
+        }
+        let what = &hold.what;
+        match Held::start(&cmd, &self.vars.fill(&hold.hello)?) {
+            Ok(held) => {
+                self.held.push((what.clone(), held));
+                Ok(())
+            }
+            Err((Some(status), _)) if status.code() == Some(hold.taken) => {
+                let holder = process::output(&hold.holder.resolve(&self.vars)?).unwrap_or_default();
+                let holder = if holder.trim().is_empty() { "someone (not recorded)" } else { holder.trim() };
+                bail!("{what} is held by {holder}")
+            }
+            Err((_, why)) => bail!("cannot take {what}: {why}"),
+        }
+    }
+
+    /// The alternatives in turn until one succeeds; each one that fails before the last is
+    /// reported in a line (its reason), the last one's failure is the step's.
+    fn first_of(&mut self, alternatives: &[Alternative], title: &str) -> Result<()> {
+        let Some((last, earlier)) = alternatives.split_last() else { return Ok(()) };
+        for alternative in earlier {
+            match self.attempt(&alternative.action, title) {
+                Ok(()) => {
+                    eprintln!("      {}: done", alternative.what);
                     return Ok(());
                 }
-                self.act(action, title)
+                Err(why) => eprintln!("      {}: failed ({})", alternative.what, why.trim()),
             }
-            Action::Seq(actions) => actions.iter().try_for_each(|action| self.act(action, title)),
-            Action::WithFile { from, to, action } => {
-                // The directory too, when it is not there (a build context without `certs/`).
-                let made = to.parent().filter(|dir| !dir.exists());
-                if let Some(dir) = made {
-                    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        eprintln!("      {}", last.what);
+        self.act(&last.action, title).with_context(|| last.what.clone())
+    }
+
+    /// An action whose failure is not (yet) an error: quiet work that fails says its last line
+    /// instead of printing its output.
+    fn attempt(&mut self, action: &Action, title: &str) -> Result<(), String> {
+        match action {
+            Action::Run(cmd) => match self.run_quiet(&cmd.resolve(&self.vars).map_err(|e| e.to_string())?, title) {
+                Ok(None) => Ok(()),
+                Ok(Some(failed)) => Err(failed.text.lines().last().unwrap_or(&failed.status).to_string()),
+                Err(err) => Err(format!("{err:#}")),
+            },
+            Action::Probe(cmd) => {
+                let cmd = cmd.resolve(&self.vars).map_err(|e| e.to_string())?;
+                let out = process::capture(&cmd).map_err(|e| format!("{e:#}"))?;
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                match out.status.success() {
+                    true => Ok(()),
+                    false => Err(stderr.lines().last().unwrap_or("it failed").to_string()),
                 }
-                std::fs::copy(from, to)
-                    .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-                let result = self.act(action, title);
-                let _ = std::fs::remove_file(to);
-                if let Some(dir) = made {
-                    let _ = std::fs::remove_dir(dir);
-                }
-                result
             }
-            Action::Clean { under, names, extensions, skip } => {
+            other => self.act(other, title).map_err(|e| format!("{e:#}")),
+        }
+    }
+
+    fn with_file(&mut self, from: &Path, to: &Path, action: &Action, title: &str) -> Result<()> {
+        // The directory too, when it is not there (a build context without `certs/`).
+        let made = to.parent().filter(|dir| !dir.exists());
+        if let Some(dir) = made {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        let result = self.act(action, title);
+        let _ = std::fs::remove_file(to);
+        if let Some(dir) = made {
+            let _ = std::fs::remove_dir(dir);
+        }
+        result
+    }
+
+    fn fs(&self, fs: &Fs) -> Result<()> {
+        match fs {
+            Fs::Clean { under, names, extensions, skip } => {
                 let removed = crate::fsops::clean(under, names, extensions, skip)?;
-                for path in &removed {
-                    if self.opts.verbose {
-                        eprintln!("      removed {}", self.plan.rel(path));
-                    }
+                for path in removed.iter().filter(|_| self.opts.verbose) {
+                    eprintln!("      removed {}", self.plan.rel(path));
                 }
                 eprintln!("      removed {} entr{}", removed.len(), if removed.len() == 1 { "y" } else { "ies" });
                 Ok(())
             }
-            Action::Spawn { cmd, log } => process::spawn_detached(cmd, log),
-            Action::RemoveDir(dir) => crate::fsops::remove_dir(dir),
-            Action::RemoveFile(file) => crate::fsops::remove_file(file),
-            Action::AssembleDir { dest, sources, exclude } => crate::fsops::assemble(dest, sources, exclude),
-            Action::WriteFile { path, contents } => {
+            Fs::RemoveDir(dir) => crate::fsops::remove_dir(dir),
+            Fs::RemoveFile(file) => crate::fsops::remove_file(file),
+            Fs::AssembleDir { dest, sources, exclude } => crate::fsops::assemble(dest, sources, exclude),
+            Fs::WriteFile { path, contents } => {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
                 }
                 std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
             }
-            Action::Say(text) => {
-                println!("{}", self.vars.fill(text)?);
-                Ok(())
+        }
+    }
+
+    /// Polls the wait's probe until it is ready (see `wait_until`).
+    fn wait(&self, wait: &Wait) -> Result<()> {
+        let logs = wait.logs.resolve(&self.vars)?;
+        let (timeout, service) = (wait.timeout, wait.service.as_str());
+        match &wait.probe {
+            Probe::Cmd { cmd, expect } => {
+                let probe = cmd.resolve(&self.vars)?;
+                let expect = match expect {
+                    Expect::Prints(text) => Expect::Prints(self.vars.fill(text)?),
+                    Expect::Lacks(text) => Expect::Lacks(self.vars.fill(text)?),
+                    other => other.clone(),
+                };
+                let vars = self.vars.clone();
+                self.wait_until(timeout, service, &logs, || poll_cmd(&probe, &expect, &vars))
             }
+            Probe::In(exec) => {
+                // The container is looked up until there is one (the stack may still be starting), then kept.
+                let mut container: Option<String> = None;
+                self.wait_until(timeout, service, &logs, || {
+                    if container.is_none() {
+                        container = find_container(exec).ok();
+                    }
+                    match &container {
+                        None => Poll::NotYet(format!("the {} service has no running container yet", exec.service)),
+                        Some(id) => match process::output(&exec_in(exec, id)) {
+                            Ok(_) => Poll::Ready,
+                            Err(why) => Poll::NotYet(why),
+                        },
+                    }
+                })
+            }
+            Probe::Http { port, path } => self.wait_until(timeout, service, &logs, || match http_status(*port, path) {
+                Some(200) => Poll::Ready,
+                Some(status) => Poll::NotYet(format!("GET {path} answered {status}")),
+                None => Poll::NotYet(format!("nothing answers on port {port}")),
+            }),
         }
     }
 
@@ -475,13 +483,13 @@ impl Run<'_> {
     /// Polls `probe` until it is ready; fails on timeout (showing `logs` and the last reason),
     /// on Ctrl-C, and as soon as a background program of the plan has failed (there is no point
     /// waiting any longer then).
-    fn wait_until(&self, timeout: Duration, service: &str, logs: &Cmd, mut probe: impl FnMut() -> Probe) -> Result<()> {
+    fn wait_until(&self, timeout: Duration, service: &str, logs: &Cmd, mut probe: impl FnMut() -> Poll) -> Result<()> {
         let start = Instant::now();
         loop {
             let last = probe();
             match last {
-                Probe::Ready => return Ok(()),
-                Probe::Failed(why) => bail!("{service}: {why}"),
+                Poll::Ready => return Ok(()),
+                Poll::Failed(why) => bail!("{service}: {why}"),
                 _ => {}
             }
             if interrupted() {
@@ -490,13 +498,13 @@ impl Run<'_> {
             self.check_jobs().with_context(|| format!("while waiting for {service}"))?;
             self.check_held()?;
             if start.elapsed() >= timeout {
-                if let Probe::Unreachable(why) = last {
+                if let Poll::Unreachable(why) = last {
                     bail!("lost the connection while waiting for {service}: {why}");
                 }
                 eprintln!("      {service} is not ready after {}s; its last log lines:", timeout.as_secs());
                 let _ = process::run(logs);
                 let why = match last {
-                    Probe::NotYet(why) => why,
+                    Poll::NotYet(why) => why,
                     _ => String::new(),
                 };
                 bail!("{service} did not become ready within {}s: {why}", timeout.as_secs());
@@ -507,7 +515,7 @@ impl Run<'_> {
 }
 
 /// One poll of a wait.
-enum Probe {
+enum Poll {
     Ready,
     /// Not ready, and why (the probe's answer or error).
     NotYet(String),
@@ -576,6 +584,32 @@ fn next_progress_line(said: u64) -> u64 {
         60
     } else {
         said + said.min(300)
+    }
+}
+
+/// One poll of a program: ready when it succeeds with the expected output.
+fn poll_cmd(probe: &Cmd, expect: &Expect, vars: &Vars) -> Poll {
+    match process::capture(probe) {
+        Ok(out) if out.status.success() => {
+            let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            match expect {
+                Expect::Prints(text) if !answer.contains(text.as_str()) => {
+                    Poll::NotYet(format!("expected {text}, and it answered `{answer}`"))
+                }
+                Expect::Lacks(text) if answer.contains(text.as_str()) => {
+                    Poll::NotYet(format!("it still answers `{answer}`"))
+                }
+                Expect::Judged(judge) => match (judge.call)(&answer, vars) {
+                    Verdict::Ready => Poll::Ready,
+                    Verdict::NotYet(why) => Poll::NotYet(why),
+                    Verdict::Failed(why) => Poll::Failed(why),
+                },
+                _ => Poll::Ready,
+            }
+        }
+        Ok(out) if process::ssh_failed(probe, out.status) => Poll::Unreachable(process::failure_text(probe, &out)),
+        Ok(out) => Poll::NotYet(process::failure_text(probe, &out)),
+        Err(err) => Poll::NotYet(format!("{err:#}")),
     }
 }
 

@@ -6,9 +6,19 @@ use std::path::{Path, PathBuf};
 
 use xshell::{cmd, Shell};
 
-/// A copy of what a checkout needs to build and plan: the workspace, the crate, the configuration.
+/// A copy of what a checkout needs to build and plan: the workspace (the tool and its test rig), the
+/// configuration.
 fn checkout(root: &Path, dest: &Path) {
-    for rel in ["Cargo.toml", "Cargo.lock", ".cargo", "xtask/Cargo.toml", "xtask/src", "config"] {
+    for rel in [
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo",
+        "xtask/Cargo.toml",
+        "xtask/src",
+        "xtask/testbed/Cargo.toml",
+        "xtask/testbed/src",
+        "config",
+    ] {
         let from = root.join(rel);
         for entry in walkdir::WalkDir::new(&from) {
             let entry = entry.unwrap();

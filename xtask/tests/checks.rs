@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use xtask::checks::{confirm_on, verify_login_in, Check};
 use xtask::cmd::Cmd;
-use xtask::plan::{Action, Plan, ServiceExec};
+use xtask::plan::{Action, Fs, Plan, Probe, ServiceExec, Wait};
 use xtask::run::{execute, Options};
 
 fn temp(name: &str) -> PathBuf {
@@ -182,13 +182,13 @@ fn destructive_commands_refuse_without_a_terminal_or_yes() {
 fn failed_preconditions_are_all_reported_and_nothing_runs() {
     let dir = temp("plan");
     let marker = dir.join("step-ran");
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     plan.check(Check::File { path: dir.join("missing-1"), what: "one".into(), fix: "make one".into() })
         .check(Check::File { path: dir.join("missing-2"), what: "two".into(), fix: "make two".into() })
         .check(Check::Confirm { prompt: "delete everything".into() })
-        .step("write", Action::WriteFile { path: marker.clone(), contents: "ran".into() });
+        .step("write", Action::Fs(Fs::WriteFile { path: marker.clone(), contents: "ran".into() }));
     let err = execute(&plan, &Options { yes: false, verbose: false }).unwrap_err();
-    assert_eq!(err.to_string(), "`cargo xtask demo`: 2 preconditions failed; nothing was run");
+    assert_eq!(err.to_string(), "`the demo`: 2 preconditions failed; nothing was run");
     assert!(!marker.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -197,10 +197,10 @@ fn failed_preconditions_are_all_reported_and_nothing_runs() {
 fn a_failing_step_stops_the_plan_with_its_exit_code_and_the_fix() {
     let dir = temp("step");
     let marker = dir.join("after");
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     plan.step("Fail", Action::Run(Cmd::new("ls", &dir).arg("/xtask-no-such-path")))
         .hint("create the path")
-        .step("After", Action::WriteFile { path: marker.clone(), contents: "ran".into() });
+        .step("After", Action::Fs(Fs::WriteFile { path: marker.clone(), contents: "ran".into() }));
     let err = execute(&plan, &Options { yes: true, verbose: false }).unwrap_err();
     let text = format!("{err:#}");
     assert!(text.starts_with("step [1/2] Fail failed\n  fix: create the path"), "{text}");
@@ -212,7 +212,7 @@ fn a_failing_step_stops_the_plan_with_its_exit_code_and_the_fix() {
 #[test]
 fn preconditions_are_checked_concurrently() {
     let dir = temp("concurrent");
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     for i in 0..4 {
         plan.check(Check::Probe {
             what: format!("probe {i}"),
@@ -232,7 +232,7 @@ fn a_failing_background_program_stops_the_plan_without_waiting_for_the_timeout()
     let dir = temp("background-fails");
     let marker = dir.join("after");
     let port = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     plan.step(
         "Start",
         Action::Background { name: "start of the demo".into(), cmd: Cmd::new("ls", &dir).arg("/xtask-no-such-path") },
@@ -240,15 +240,14 @@ fn a_failing_background_program_stops_the_plan_without_waiting_for_the_timeout()
     .hint("look at its logs")
     .step(
         "Wait",
-        Action::WaitHttp {
-            port,
-            path: "/".into(),
+        Action::wait(Wait {
+            probe: Probe::Http { port, path: "/".into() },
             timeout: std::time::Duration::from_secs(60),
             service: "nothing".into(),
             logs: echo("logs"),
-        },
+        }),
     )
-    .step("After", Action::WriteFile { path: marker.clone(), contents: "ran".into() });
+    .step("After", Action::Fs(Fs::WriteFile { path: marker.clone(), contents: "ran".into() }));
     let start = std::time::Instant::now();
     let err = execute(&plan, &Options { yes: true, verbose: false }).unwrap_err();
     let text = format!("{err:#}");
@@ -264,12 +263,12 @@ fn a_failing_background_program_stops_the_plan_without_waiting_for_the_timeout()
 fn a_step_after_a_background_program_runs_once_it_has_succeeded() {
     let dir = temp("background-ok");
     let marker = dir.join("after");
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     plan.step("Start", Action::Background { name: "sleep".into(), cmd: Cmd::new("sleep", &dir).arg("1") }).step(
         "After",
         Action::AfterBackground {
             name: "sleep".into(),
-            action: Box::new(Action::WriteFile { path: marker.clone(), contents: "ran".into() }),
+            action: Box::new(Action::Fs(Fs::WriteFile { path: marker.clone(), contents: "ran".into() })),
         },
     );
     let start = std::time::Instant::now();
@@ -288,19 +287,19 @@ fn a_service_exec_runs_in_the_container_its_lookup_lists() {
         exec: Cmd::new("test", &dir),
         argv: vec!["=".into(), "c0ffee".into()],
     };
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     plan.step("Run", Action::RunIn(exec(echo("c0ffee")))).step(
         "Wait",
-        Action::WaitIn {
-            probe: exec(echo("c0ffee")),
+        Action::wait(Wait {
+            probe: Probe::In(exec(echo("c0ffee"))),
             timeout: std::time::Duration::from_secs(5),
             service: "db".into(),
             logs: echo("logs"),
-        },
+        }),
     );
     execute(&plan, &Options { yes: true, verbose: false }).unwrap();
 
-    let mut plan = Plan::new("cargo xtask demo", &dir);
+    let mut plan = Plan::new("the demo", &dir);
     plan.step("Run", Action::RunIn(exec(Cmd::new("true", &dir))));
     let text = format!("{:#}", execute(&plan, &Options { yes: true, verbose: false }).unwrap_err());
     assert!(text.contains("the db service has no running container (`true` lists none)"), "{text}");
@@ -339,8 +338,8 @@ fn checks_on_a_host_that_cannot_be_reached_are_not_run() {
 #[test]
 fn quiet_work_keeps_its_output_in_the_steps_log_and_explains_a_known_failure() {
     let dir = temp("quiet");
-    let mut plan = Plan::new("cargo xtask demo", &dir);
-    plan.diagnose(xtask::images::tls_failure());
+    let mut plan = Plan::new("the demo", &dir);
+    plan.diagnose(xtask::project::tls_failure());
     let noisy = "for i in $(seq 100); do echo line $i; done; echo 'pip: CERTIFICATE_VERIFY_FAILED'; exit 1";
     plan.step("Build the image", Action::Run(Cmd::new("sh", &dir).args(&["-c", noisy]).quiet()));
     let err = format!("{:#}", execute(&plan, &Options { yes: true, verbose: false }).unwrap_err());

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::project::Project;
+use xtask::project::Project;
 
 /// The deploy user of the fleet's hosts.
 pub const USER: &str = "rsdeploy";
@@ -85,9 +85,10 @@ impl Fleet {
     pub fn start(p: &Project, prefix: &str, count: usize, postgres: bool, publish: &[u16]) -> Result<Fleet> {
         let started = Instant::now();
         let sh = Shell::new()?;
-        let mut base = p.plan("fleet: the Debian base image");
-        base.step("Ensure the Debian base image", crate::images::ensure_debian(p));
-        crate::run::execute(&base, &crate::run::Options { yes: true, verbose: false })?;
+        let mut base = p.plan();
+        base.command = "fleet: the Debian base image".into();
+        base.step("Ensure the Debian base image", xtask::images::ensure_debian(p));
+        xtask::run::execute(&base, &xtask::run::Options { yes: true, verbose: false })?;
         let (host_image, registry_image) =
             (ensure_image(&sh, &p.root, "host")?, ensure_image(&sh, &p.root, "registry")?);
 

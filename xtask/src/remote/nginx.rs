@@ -1,0 +1,76 @@
+//! nginx on a host: the upstream file a deploy writes and reads, its workers, and whether sudo
+//! lets the deploy user run its commands.
+
+use super::ssh::words;
+
+/// The upstream file's text: `upstream NAME { server 127.0.0.1:PORT; }` (PORT may be a plan
+/// variable such as `%{new_port}`).
+pub fn upstream(name: &str, port: &str) -> String {
+    format!("upstream {name} {{ server 127.0.0.1:{port}; }}\n")
+}
+
+/// The port of `server 127.0.0.1:PORT;` in an nginx upstream file (none for a server marked
+/// `down`, as the upstream is before the first deploy).
+pub fn upstream_port(text: &str) -> Option<u16> {
+    let after = text.split("server").nth(1)?;
+    let mut words =
+        after.split(|c: char| c == ';' || c.is_whitespace()).take_while(|w| *w != "}").filter(|w| !w.is_empty());
+    let port = words.next()?.rsplit(':').next()?.parse().ok();
+    if words.any(|w| w == "down") {
+        return None;
+    }
+    port
+}
+
+/// nginx's processes, one command line each: an old worker finishing its requests after a
+/// reload says `shutting down`.
+pub fn workers() -> Vec<String> {
+    words(&["ps", "-C", "nginx", "-o", "args="])
+}
+
+/// nginx's processes with their age, for a wait that gives up.
+pub fn workers_in_detail() -> Vec<String> {
+    words(&["ps", "-C", "nginx", "-o", "pid,etime,args"])
+}
+
+/// What an old worker says while it finishes its requests.
+pub const SHUTTING_DOWN: &str = "shutting down";
+
+/// `sudo -n -l COMMAND`: whether sudo allows COMMAND without a password, without running it.
+/// None when the command does not go through sudo.
+pub fn sudo_list(command: &[String]) -> Option<Vec<String>> {
+    let (first, rest) = command.split_first()?;
+    if first != "sudo" {
+        return None;
+    }
+    let options = rest.iter().take_while(|a| a.starts_with('-')).count();
+    let mut list = words(&["sudo", "-n", "-l"]);
+    list.extend(rest[options..].iter().cloned());
+    Some(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upstream_names_one_loopback_port_which_is_read_back() {
+        let text = upstream("recordsponge_staging", "3033");
+        assert_eq!(text, "upstream recordsponge_staging { server 127.0.0.1:3033; }\n");
+        assert_eq!(upstream_port(&text), Some(3033));
+        assert_eq!(upstream_port("upstream x {\n  server 127.0.0.1:3040 max_fails=0;\n}\n"), Some(3040));
+        assert_eq!(upstream_port("# nothing yet\n"), None);
+        assert_eq!(upstream_port("upstream recordsponge_staging { server 127.0.0.1:9 down; }\n"), None);
+    }
+
+    #[test]
+    fn sudo_is_asked_whether_it_allows_a_command_without_running_it() {
+        assert_eq!(
+            sudo_list(&words(&["sudo", "-n", "nginx", "-s", "reload"])).unwrap(),
+            words(&["sudo", "-n", "-l", "nginx", "-s", "reload"])
+        );
+        assert_eq!(sudo_list(&words(&["nginx", "-s", "reload"])), None);
+        assert_eq!(workers(), ["ps", "-C", "nginx", "-o", "args="]);
+        assert_eq!(workers_in_detail(), ["ps", "-C", "nginx", "-o", "pid,etime,args"]);
+    }
+}

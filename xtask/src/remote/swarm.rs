@@ -1,0 +1,501 @@
+//! The `swarm` engine: an environment is a Docker Swarm stack (config/swarm/stack.yml): the app
+//! as a service of several tasks, and nginx in front of it on each manager node, which finds
+//! the tasks through Docker's DNS (config/swarm/proxy.conf). The deploy drives Swarm and reports
+//! what it did; Swarm itself rolls the update out (a new task beside each old one, one at a
+//! time, each healthy before the next) and rolls it back by itself when a task fails.
+//!
+//! Everything runs on the manager over ssh: `docker stack deploy` reads the stack file from
+//! stdin and the env file from the manager's disk, so its values never leave the cluster.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ssh::{words, write_file};
+use super::target::{self, serving_release, Target};
+use crate::checks::Check;
+use crate::plan::{Action, Decided, Decision, Expect, Judge, Plan, Probe, Verdict, Wait};
+use crate::project::Project;
+
+/// The stack file and the proxy's configuration, relative to the repository root.
+const STACK: &str = "config/swarm/stack.yml";
+const PROXY: &str = "config/swarm/proxy.conf";
+
+/// The app's service in the environment's stack.
+fn service(t: &Target) -> String {
+    format!("{}_app", t.env.container)
+}
+
+/// What a manager of this engine needs beyond docker: to be a manager, every node ready, curl
+/// (it asks the proxy which release serves), and the stack's files.
+pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
+    let host = &t.env.host;
+    let fix_manager = format!(
+        "make {host} a manager: `docker swarm init` there for a new Swarm, or point environments.{}.manager at a \
+         manager (`docker node ls` on one lists them)",
+        t.name
+    );
+    let mut checks = vec![
+        Check::Probe {
+            what: format!("{host} is a manager of a Docker Swarm"),
+            probe: t.ssh(p, &is_manager()),
+            line: Some("true".into()),
+            fix: fix_manager,
+        },
+        Check::AllLines {
+            what: format!("every node of {host}'s Swarm is ready"),
+            probe: t.ssh(p, &node_statuses()),
+            suffix: " Ready".into(),
+            fix: format!(
+                "on the node that is not: start Docker (it rejoins by itself); a node gone for good: \
+                 `docker node rm NODE` on {host}"
+            ),
+        },
+        Check::Probe {
+            what: format!("curl is on {host}"),
+            probe: t.ssh(p, &["curl", "--version"]),
+            line: None,
+            fix: format!("on {host}, as root: `apt-get install curl`"),
+        },
+        // The proxy is replaced stop-first (its port is the node's): a configuration its nginx
+        // refuses would leave the node with no proxy at all.
+        Check::Probe {
+            what: format!("{PROXY} is valid for {} (`nginx -t` on {host})", t.env.proxy_image),
+            probe: t.ssh(p, &proxy_test(&t.env.proxy_image)).stdin_file(&p.path(PROXY)),
+            line: None,
+            fix: format!(
+                "the error above says which: correct {PROXY} (`bash config/nginx/check.sh` checks it on this \
+                 machine), or set environments.{}.proxy_image to an nginx image that {host} can pull",
+                t.name
+            ),
+        },
+    ];
+    for file in [STACK, PROXY] {
+        checks.push(Check::File {
+            path: p.path(file),
+            what: "a file of the Swarm stack".into(),
+            fix: format!("restore it: `git checkout -- {file}`"),
+        });
+    }
+    checks
+}
+
+/// Whether the host is a manager (`true`).
+fn is_manager() -> Vec<String> {
+    words(&["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"])
+}
+
+/// Each node and its status (`HOSTNAME STATUS`).
+fn node_statuses() -> Vec<String> {
+    words(&["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}}"])
+}
+
+/// Each node, its status and availability (`HOSTNAME STATUS AVAILABILITY`).
+fn nodes() -> Vec<String> {
+    words(&["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}"])
+}
+
+/// `nginx -t` of the proxy's configuration (on stdin) in a throwaway container of `image`, where
+/// the stack puts it.
+fn proxy_test(image: &str) -> Vec<String> {
+    let script = "cat > /etc/nginx/conf.d/default.conf && exec nginx -t -q";
+    words(&["docker", "run", "--rm", "--interactive", "--entrypoint", "sh", image, "-c", script])
+}
+
+/// A service as JSON (`Service`).
+fn inspect_service(service: &str) -> Vec<String> {
+    words(&["docker", "service", "inspect", "--format", "{{json .}}", service])
+}
+
+/// A service's tasks, one JSON object a line (`report`), or as a table (`table`).
+fn tasks(service: &str, table: bool) -> Vec<String> {
+    let format: &[&str] = if table { &[] } else { &["--format", "{{json .}}"] };
+    let mut argv = words(&["docker", "service", "ps", "--no-trunc"]);
+    argv.extend(words(format));
+    argv.push(service.to_string());
+    argv
+}
+
+/// `docker stack deploy` of the stack file on stdin, with its variables (`NAME=VALUE`) set by
+/// `env` (the stack file interpolates them) and the manager's registry login handed to the
+/// nodes that pull.
+fn stack_deploy(vars: &[String], stack: &str) -> Vec<String> {
+    let mut argv = vec!["env".to_string()];
+    argv.extend(vars.iter().cloned());
+    argv.extend(words(&["docker", "stack", "deploy", "--with-registry-auth", "--compose-file", "-", stack]));
+    argv
+}
+
+/// The Swarm's nodes, one line each (`HOSTNAME STATUS AVAILABILITY`), into `%{nodes}`: read
+/// before the update and again after it, when a node may have gone.
+fn read_nodes(p: &Project, t: &Target) -> Action {
+    Action::Capture { cmd: t.ssh(p, &nodes()), var: "nodes".into(), optional: false }
+}
+
+/// Reads what runs: the app's service (its spec, the state of its last update) and which
+/// release answers through the proxy.
+pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
+    let capture =
+        |remote: Vec<String>, var: &str| Action::Capture { cmd: t.ssh(p, &remote), var: var.into(), optional: true };
+    plan.step(&format!("Read the service {}", service(t)), capture(inspect_service(&service(t)), "service"))
+        .step(&format!("Read the tasks of {}", service(t)), capture(tasks(&service(t), false), "tasks"))
+        .step("Read the nodes", read_nodes(p, t))
+        .step("Ask the proxy which release serves", target::ask_serving(p, t))
+        .step(
+            "Decide from what runs",
+            Action::Decide(Decision::new(
+                "%{live}, %{live_digest} = the release the service runs, from %{service}, %{tasks}, %{nodes} and %{serving}",
+                |vars| {
+                    let s = Service::parse(vars.get("service"));
+                    let mut notes = report(&s, vars.get("tasks"), serving_release(vars.get("serving")));
+                    notes.extend(node_notes(vars.get("nodes")));
+                    let mut decided = Decided::default()
+                        .set("live", s.as_ref().map(|s| s.release.clone()).unwrap_or_default())
+                        .set("live_digest", s.as_ref().map(|s| s.image.clone()).unwrap_or_default())
+                        .set("serving_note", notes.join("\n"));
+                    decided.notes = notes;
+                    Ok(decided)
+                },
+            )),
+        );
+}
+
+/// Deploys the stack with the release `%{digest}`, waits for Swarm to roll it out, and checks
+/// through the proxy that it answers; `record` logs that it serves.
+pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
+    let (e, new) = (t.env, &t.container);
+    let proxy_file = format!("{}/{}.proxy.conf", p.config.deploy.state_dir, t.name);
+    copy_proxy_config(p, t, plan, &proxy_file);
+    plan.step(
+        "Note the manager's time",
+        Action::Capture { cmd: t.ssh(p, &["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"]), var: "since".into(), optional: false },
+    );
+    let vars = [
+        "IMAGE=%{digest}".to_string(),
+        format!("RELEASE={new}"),
+        format!("ENV={}", t.name),
+        format!("ENV_FILE={}", e.env_file),
+        format!("REPLICAS={}", e.replicas),
+        format!("SYSLOG_FACILITY={}", e.syslog_facility),
+        format!("PROXY_IMAGE={}", e.proxy_image),
+        format!("PROXY_PORT={}", e.proxy_port),
+        format!("PROXY_FILE={proxy_file}"),
+        format!("PROXY_CONFIG={}-proxy-%{{proxy_sum}}", e.container),
+    ];
+    plan.step(
+        &format!("Deploy the stack {} with {new}", e.container),
+        Action::Run(t.ssh(p, &stack_deploy(&vars, &e.container)).stdin_file(&p.path(STACK))),
+    );
+    wait_for_rollout(p, t, plan);
+    plan.step(&format!("Record {new} as serving"), record).settles().step("Read the nodes", read_nodes(p, t)).step(
+        "Report the nodes",
+        Action::Decide(Decision::new("notes on the nodes that are not ready, from %{nodes}", |vars| {
+            Ok(Decided { notes: node_notes(vars.get("nodes")), ..Decided::default() })
+        })),
+    );
+}
+
+/// Copies the proxy's configuration to the manager, and names it by its content
+/// (`%{proxy_sum}`): a changed proxy.conf is a new Swarm config.
+fn copy_proxy_config(p: &Project, t: &Target, plan: &mut Plan, proxy_file: &str) {
+    plan.step(
+        "Copy the proxy's configuration to the manager",
+        Action::Run(t.ssh(p, &write_file(proxy_file)).stdin_file(&p.path(PROXY)).quiet()),
+    )
+    .step(
+        "Hash the proxy's configuration",
+        Action::Capture { cmd: t.ssh(p, &["sha256sum", proxy_file]), var: "sha256sum".into(), optional: false },
+    )
+    .step(
+        "Name the proxy's configuration by its content",
+        Action::Decide(Decision::new("%{proxy_sum} = the first 12 digits of the hash in %{sha256sum}", |vars| {
+            let sum: String = vars.get("sha256sum").chars().take_while(char::is_ascii_hexdigit).take(12).collect();
+            if sum.len() < 12 {
+                anyhow::bail!("`sha256sum` printed no hash: {}", vars.get("sha256sum"));
+            }
+            Ok(Decided::default().set("proxy_sum", sum))
+        })),
+    );
+}
+
+/// Waits for Swarm to roll the release out (or back), then for it to answer through the proxy.
+/// Swarm goes on with an update it began when this command stops: the next one reads where it
+/// ended.
+fn wait_for_rollout(p: &Project, t: &Target, plan: &mut Plan) {
+    let (e, new, service) = (t.env, &t.container, service(t));
+    let rollout = Duration::from_secs(e.health_timeout + 60 + 30 * u64::from(e.replicas));
+    let judge = Judge::new(&format!("Swarm has rolled {new} out (or rolled it back) since %{{since}}"), {
+        let new = new.clone();
+        move |out, vars| rollout_verdict(out, &new, vars.get("since"))
+    });
+    plan.step(
+        &format!("Wait for Swarm to roll {new} out"),
+        Action::wait(Wait {
+            probe: Probe::Cmd { cmd: t.ssh(p, &inspect_service(&service)), expect: Expect::Judged(judge) },
+            timeout: rollout,
+            service: format!("the update of {service}"),
+            logs: t.ssh(p, &tasks(&service, true)),
+        }),
+    )
+    .hint(&format!(
+        "Swarm rolls an update back by itself when a task of it fails, also a task on a node that went down; \
+         `cargo xtask releases {}` shows the service, its tasks and nodes. An update still running goes on by itself",
+        t.name
+    ))
+    .step(
+        &format!("Check that {} answers from {new}", e.check_url),
+        Action::wait(Wait {
+            probe: Probe::Cmd { cmd: t.ssh(p, &target::curl(&e.check_url, 5)), expect: Expect::Prints(new.clone()) },
+            // A new stack's proxy and tasks are pulled and started first.
+            timeout: rollout,
+            service: format!("{} through the proxy", e.check_url),
+            logs: t.ssh(p, &tasks(&format!("{}_proxy", e.container), true)),
+        }),
+    );
+}
+
+/// What the deploy reads of `docker service inspect --format '{{json .}}'`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceJson {
+    spec: SpecJson,
+    #[serde(default)]
+    update_status: Option<UpdateJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SpecJson {
+    task_template: TaskTemplateJson,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TaskTemplateJson {
+    container_spec: ContainerSpecJson,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerSpecJson {
+    image: String,
+    #[serde(default)]
+    env: Vec<String>,
+}
+
+/// A service's last update.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateJson {
+    /// updating, completed, paused, rollback_started, rollback_completed, rollback_paused.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub started_at: String,
+    #[serde(default)]
+    pub completed_at: String,
+}
+
+/// The app's service, as the deploy sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The release its spec runs (RS_RELEASE), and its image (by digest).
+    pub release: String,
+    pub image: String,
+    /// Its last update, when it was ever updated.
+    pub update: Option<UpdateJson>,
+}
+
+impl Service {
+    /// The service from its JSON; None when there is no service (nothing printed).
+    pub fn parse(inspect: &str) -> Option<Service> {
+        let s: ServiceJson = serde_json::from_str(inspect.trim()).ok()?;
+        let spec = s.spec.task_template.container_spec;
+        let release = spec.env.iter().find_map(|v| v.strip_prefix("RS_RELEASE=")).unwrap_or("").to_string();
+        Some(Service { release, image: spec.image, update: s.update_status })
+    }
+}
+
+/// A line of `docker service ps --format '{{json .}}'`: a task, where it runs and how.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TaskJson {
+    name: String,
+    node: String,
+    desired_state: String,
+    current_state: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// Whether Swarm has rolled `new` out: its spec runs it and its update since `since` (the
+/// manager's clock, before the deploy) completed; a failure when Swarm rolled it back or paused.
+/// A service made new has no update to wait for.
+pub fn rollout_verdict(inspect: &str, new: &str, since: &str) -> Verdict {
+    let Some(s) = Service::parse(inspect) else { return Verdict::NotYet("the service does not exist yet".into()) };
+    // Both on the manager's clock; Docker's times have fractions of a second, `since` has none.
+    let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let ours = |started: &str| matches!((time(started), time(since)), (Some(s), Some(t)) if s >= t);
+    match &s.update {
+        Some(u) if ours(&u.started_at) => match u.state.as_str() {
+            "completed" if s.release == new => Verdict::Ready,
+            "updating" => Verdict::NotYet(format!("updating: {}", u.message)),
+            "rollback_started" | "rollback_completed" | "rollback_paused" | "paused" => Verdict::Failed(format!(
+                "Swarm did not roll {new} out: {}, \"{}\"; the tasks of the release before it keep serving",
+                u.state, u.message
+            )),
+            _ => Verdict::NotYet(format!("{}: {}", u.state, u.message)),
+        },
+        _ if s.release != new => {
+            Verdict::Failed(format!("the service runs {}, not {new}: another deploy changed it", s.release))
+        }
+        // Made new, or the update not begun yet.
+        None => Verdict::Ready,
+        Some(_) => Verdict::NotYet("the update has not begun".into()),
+    }
+}
+
+/// What runs, for the user: the release and its update, each task where it runs, and what
+/// answers through the proxy.
+pub fn report(s: &Option<Service>, tasks: &str, serving: Option<&str>) -> Vec<String> {
+    let Some(s) = s else { return vec!["no release serves yet (the stack has no app service)".into()] };
+    let mut notes = vec![format!("the service runs {} ({})", s.release, s.image)];
+    if let Some(u) = &s.update {
+        let (started, completed) = (&u.started_at, &u.completed_at);
+        let when = if completed.is_empty() { format!("since {started}") } else { format!("{started} to {completed}") };
+        notes.push(format!("its last update: {} ({}), {when}", u.state, u.message));
+    }
+    for t in tasks.lines().filter_map(|line| serde_json::from_str::<TaskJson>(line).ok()) {
+        if t.desired_state == "Running" || t.current_state.starts_with("Running") {
+            let error = if t.error.is_empty() { String::new() } else { format!(", {}", t.error) };
+            notes.push(format!("  task {} on {}: {}{error}", t.name, t.node, t.current_state));
+        }
+    }
+    notes.push(match serving {
+        Some(release) => format!("serving now through the proxy: {release}"),
+        None => "nothing answers through the proxy".into(),
+    });
+    notes
+}
+
+/// Notes on the nodes that are not Ready and Active, from `docker node ls --format
+/// '{{.Hostname}} {{.Status}} {{.Availability}}'`.
+pub fn node_notes(nodes: &str) -> Vec<String> {
+    nodes
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim().ends_with(" Ready Active"))
+        .map(|l| format!("node {l}: Swarm runs the tasks on the other nodes"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspect(release: &str, update: Option<(&str, &str)>) -> String {
+        let mut s = serde_json::json!({"Spec": {"TaskTemplate": {"ContainerSpec": {
+            "Image": "rs@sha256:abc", "Env": ["TIER=staging", format!("RS_RELEASE={release}")]}}}});
+        if let Some((state, started)) = update {
+            s["UpdateStatus"] =
+                serde_json::json!({"State": state, "Message": "m", "StartedAt": started, "CompletedAt": ""});
+        }
+        s.to_string()
+    }
+
+    const SINCE: &str = "2026-11-29T10:00:00Z";
+
+    #[test]
+    fn a_rollout_is_ready_when_the_update_since_the_deploy_completed() {
+        let ready = rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:01.5Z"))), "new", SINCE);
+        assert_eq!(ready, Verdict::Ready);
+        // Begun within the second of `since`.
+        let same_second =
+            rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:00.25Z"))), "new", SINCE);
+        assert_eq!(same_second, Verdict::Ready);
+        let updating = rollout_verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), "new", SINCE);
+        assert_eq!(updating, Verdict::NotYet("updating: m".into()));
+        // The previous update's completion is not this one's.
+        let old = rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T09:00:00Z"))), "new", SINCE);
+        assert_eq!(old, Verdict::NotYet("the update has not begun".into()));
+        assert_eq!(rollout_verdict(&inspect("new", None), "new", SINCE), Verdict::Ready, "a service made new");
+        assert_eq!(rollout_verdict("", "new", SINCE), Verdict::NotYet("the service does not exist yet".into()));
+    }
+
+    #[test]
+    fn a_rollback_or_a_pause_by_swarm_fails_the_rollout_at_once() {
+        for state in ["rollback_started", "rollback_completed", "paused"] {
+            let v = rollout_verdict(&inspect("old", Some((state, "2026-11-29T10:00:02Z"))), "new", SINCE);
+            let Verdict::Failed(why) = v else { panic!("{state}: {v:?}") };
+            assert!(why.starts_with(&format!("Swarm did not roll new out: {state}")), "{why}");
+        }
+        let v = rollout_verdict(&inspect("other", Some(("completed", "2026-11-29T09:00:00Z"))), "new", SINCE);
+        assert!(matches!(v, Verdict::Failed(why) if why.contains("another deploy changed it")));
+    }
+
+    #[test]
+    fn the_report_names_the_release_its_update_its_tasks_and_what_serves() {
+        let s = Service::parse(&inspect("rs-2", Some(("completed", "2026-11-29T10:00:01Z"))));
+        assert_eq!(s.as_ref().unwrap().release, "rs-2");
+        let tasks = [
+            r#"{"Name":"st_app.1","Node":"n1","DesiredState":"Running","CurrentState":"Running 2 minutes ago","Error":""}"#,
+            r#"{"Name":"st_app.1","Node":"n2","DesiredState":"Shutdown","CurrentState":"Shutdown 2 minutes ago","Error":""}"#,
+        ]
+        .join("\n");
+        let notes = report(&s, &tasks, Some("rs-2"));
+        assert_eq!(notes[0], "the service runs rs-2 (rs@sha256:abc)");
+        assert!(notes[1].starts_with("its last update: completed"));
+        assert_eq!(notes[2], "  task st_app.1 on n1: Running 2 minutes ago");
+        assert_eq!(notes[3], "serving now through the proxy: rs-2");
+        assert_eq!(report(&None, "", None), ["no release serves yet (the stack has no app service)"]);
+        assert_eq!(
+            node_notes("m1 Ready Active\nw1 Down Active\n"),
+            ["node w1 Down Active: Swarm runs the tasks on the other nodes"]
+        );
+    }
+
+    #[test]
+    fn real_service_and_task_output_is_read() {
+        let updating = Service::parse(include_str!("testdata/service-inspect-updating.json")).unwrap();
+        assert_eq!(updating.release, "rs-staging-2");
+        assert_eq!(updating.update.as_ref().unwrap().state, "updating");
+        let done = Service::parse(include_str!("testdata/service-inspect.json")).unwrap();
+        let update = done.update.as_ref().unwrap();
+        assert_eq!((update.state.as_str(), update.message.as_str()), ("completed", "update completed"));
+        assert!(update.completed_at.starts_with("2026-12-04T11:50:57"), "{update:?}");
+        let notes = report(&Some(done), include_str!("testdata/service-ps.jsonl"), None);
+        let tasks: Vec<&String> = notes.iter().filter(|n| n.starts_with("  task ")).collect();
+        assert_eq!(tasks.len(), 2, "the two running tasks, not the shut-down ones: {notes:?}");
+        assert!(tasks[0].starts_with("  task st_app.1 on fx-host: Running"), "{notes:?}");
+        assert_eq!(Service::parse(""), None, "no service");
+    }
+
+    #[test]
+    fn swarm_commands_are_these_words() {
+        assert_eq!(is_manager().join(" "), "docker info --format {{.Swarm.ControlAvailable}}");
+        assert_eq!(node_statuses().join(" "), "docker node ls --format {{.Hostname}} {{.Status}}");
+        assert_eq!(nodes().join(" "), "docker node ls --format {{.Hostname}} {{.Status}} {{.Availability}}");
+        assert_eq!(inspect_service("s_app").join(" "), "docker service inspect --format {{json .}} s_app");
+        assert_eq!(tasks("s_app", false).join(" "), "docker service ps --no-trunc --format {{json .}} s_app");
+        assert_eq!(tasks("s_app", true).join(" "), "docker service ps --no-trunc s_app");
+        assert_eq!(
+            proxy_test("nginx:1"),
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--interactive",
+                "--entrypoint",
+                "sh",
+                "nginx:1",
+                "-c",
+                "cat > /etc/nginx/conf.d/default.conf && exec nginx -t -q"
+            ]
+        );
+        assert_eq!(
+            stack_deploy(&["IMAGE=i".into(), "RELEASE=r".into()], "st").join(" "),
+            "env IMAGE=i RELEASE=r docker stack deploy --with-registry-auth --compose-file - st"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! What a deploy and a rollback share: the checks of the whole chain, the lock, reading what
+//! runs (the release log and the engine's truth), then the switch: the image pulled on the
+//! host and identified by its digest, the attempt logged, and the engine's health-gated switch.
+
+use super::docker;
+use super::log;
+use super::target::{reach_checks, short, Target};
+use super::{host, lock, swarm};
+use crate::checks::{registry_of, Check};
+use crate::cmd::sh;
+use crate::config::Engine;
+use crate::plan::{Action, Decided, Decision, Plan};
+use crate::project::Project;
+
+/// Everything a deploy of the environment needs on its host, checked before anything runs.
+pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
+    let host = &t.env.host;
+    let probe =
+        |what: String, remote: &[&str], fix: String| Check::Probe { what, probe: t.ssh(p, remote), line: None, fix };
+    let dir = &p.config.deploy.state_dir;
+    let registry = registry_of(&p.config.deploy.repository);
+    let login =
+        if registry == "docker.io" { vec!["docker", "login"] } else { vec!["docker", "login", registry.as_str()] };
+    let mut checks = reach_checks(p, t);
+    checks.extend([
+        probe(
+            format!("flock is on {host}"),
+            &["flock", "--version"],
+            format!("on {host}, as root: `apt-get install util-linux` (flock holds the deploy lock)"),
+        ),
+        probe(
+            format!("{dir} is writable on {host} for {}", t.user),
+            &["test", "-w", dir],
+            format!("on {host}, as root: `install -d -o {} -m 750 {}`", t.user, sh(dir)),
+        ),
+        probe(
+            format!("{} is logged in to {registry} on {host}", t.user),
+            &login,
+            format!("on {host}, as {}: `{}` (its docker pulls the releases)", t.user, login.join(" ")),
+        ),
+        probe(
+            format!("{} is readable on {host} for {}", t.env.env_file, t.user),
+            &["test", "-r", &t.env.env_file],
+            format!(
+                "on {host}, as root: `touch {file} && chown {user} {file} && chmod 600 {file}` (keeps what it holds), \
+                 then fill in the settings if it is new (config/nginx/README.md)",
+                file = sh(&t.env.env_file),
+                user = t.user
+            ),
+        ),
+        lock::free(p, t),
+    ]);
+    checks.extend(match t.env.engine {
+        Engine::Host => host::checks(p, t),
+        Engine::Swarm => swarm::checks(p, t),
+    });
+    checks
+}
+
+/// A deploy of `image` (and, for `staging`/`prod`, first `build`, under the lock) through the
+/// engine's health-gated switch.
+pub fn deploy(p: &Project, t: &Target, image: &str, build: Option<Plan>) -> Plan {
+    let mut plan = p.plan();
+    plan.checks(checks(p, t));
+    lock::take(p, t, &mut plan, &format!("deploy of {image}"));
+    if let Some(build) = build {
+        plan.extend(build);
+    }
+    read_state(p, t, &mut plan);
+    switch(p, t, &mut plan, "deploy", image);
+    plan
+}
+
+/// Reads the environment's release log, and what runs on its hosts (the engine's truth).
+pub fn read_state(p: &Project, t: &Target, plan: &mut Plan) {
+    plan.step(
+        &format!("Read the release log of {}", t.name),
+        Action::Capture { cmd: t.cat_state(p, "releases.log"), var: "log".into(), optional: false },
+    );
+    match t.env.engine {
+        Engine::Host => host::read(p, t, plan),
+        Engine::Swarm => swarm::read(p, t, plan),
+    }
+}
+
+/// Pulls `image` on the host and reads its identity from the image itself (never from this
+/// checkout): `%{digest}` (REPOSITORY@sha256:...) and `%{commit}` (its label); logs the start of
+/// the `action` (and its failure, if it fails); then the engine's switch, which logs its success.
+pub fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &str) {
+    let repository = p.config.deploy.repository.clone();
+    plan.step(&format!("Pull {image} on {}", t.env.host), Action::Run(t.ssh(p, &docker::pull(image)).quiet()))
+        .step(
+            "Read the image's identity",
+            Action::Capture { cmd: t.ssh(p, &docker::inspect_image(image)), var: "inspect".into(), optional: false },
+        )
+        .step(
+            "Identify the release by its digest",
+            Action::Decide(Decision::new(
+                "%{digest}, %{commit} = the image's repository digest and commit label, from %{inspect}",
+                move |vars| {
+                    let (digest, commit) = docker::identity(vars.get("inspect"), &repository)?;
+                    Ok(Decided::default()
+                        .set("digest", digest.clone())
+                        .set("commit", commit.clone())
+                        .note(format!("the release is {digest} (commit {})", short(&commit))))
+                },
+            )),
+        )
+        .step(&format!("Log the start of the {action}"), log::append(p, t, log::line(p, t, action, image, "started")))
+        .undo_always(vec![log::append(p, t, log::line(p, t, action, image, "failed"))]);
+    let record = log::append(p, t, log::line(p, t, action, image, "ok"));
+    match t.env.engine {
+        Engine::Host => host::switch(p, t, plan, record),
+        Engine::Swarm => swarm::switch(p, t, plan, record),
+    }
+}

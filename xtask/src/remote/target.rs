@@ -1,0 +1,156 @@
+//! A deploy environment resolved from the configuration: its name, settings, image tags and
+//! the name of the release a deploy would start; its state files on the host; the checks that
+//! its host answers; and which release answers through its proxy.
+
+use anyhow::Result;
+
+use super::ssh::ssh;
+use crate::checks::Check;
+use crate::cmd::Cmd;
+use crate::config::{check_tag, Environment};
+use crate::plan::Action;
+use crate::project::Project;
+
+/// The label that marks a release image and container with its environment.
+pub const ENV_LABEL: &str = "org.recordsponge.env";
+/// The label a release container carries its image digest in.
+pub const DIGEST_LABEL: &str = "org.recordsponge.digest";
+/// The label the deployable image carries its commit in (`cargo xtask image` sets it).
+pub const COMMIT_LABEL: &str = "org.recordsponge.commit";
+/// The header every response of a release names it in (`RS_RELEASE`).
+pub const RELEASE_HEADER: &str = "x-recordsponge-release";
+
+/// A deploy environment, resolved and validated.
+pub struct Target<'a> {
+    pub name: String,
+    pub env: &'a Environment,
+    /// `REPOSITORY:ENV`, the moving tag (as the old Makefile tagged).
+    pub moving: String,
+    /// `REPOSITORY:ENV-<commit>`, this commit's own tag.
+    pub release: String,
+    /// The name of a new release: `CONTAINER-<time>-<pid>`, unique to each deploy. It names its
+    /// container, and the release says it in every response (RS_RELEASE).
+    pub container: String,
+    /// The user the host's ssh alias logs in as (the deploy user), as `ssh -G` says.
+    pub user: String,
+}
+
+impl Target<'_> {
+    /// Resolves an environment name (argument, else RS_ENV) against the configuration.
+    pub fn new<'a>(p: &'a Project, name: &str) -> Result<Target<'a>> {
+        let env = p.config.environment(name)?;
+        let repo = &p.config.deploy.repository;
+        let release = format!("{name}-{}", short(&p.facts.commit));
+        check_tag(&release)?;
+        let time: String = p.facts.now.chars().filter(char::is_ascii_alphanumeric).collect();
+        Ok(Target {
+            name: name.to_string(),
+            env,
+            moving: format!("{repo}:{name}"),
+            release: format!("{repo}:{release}"),
+            container: format!("{}-{}-{}", env.container, time.to_lowercase(), p.facts.pid),
+            user: p.facts.ssh_users.get(&env.host).cloned().unwrap_or_else(|| "DEPLOY_USER".into()),
+        })
+    }
+
+    /// The environment's state file `ENV.WHAT` on its host.
+    pub fn state(&self, p: &Project, what: &str) -> String {
+        format!("{}/{}.{what}", p.config.deploy.state_dir, self.name)
+    }
+
+    /// Prints a state file of the environment when it exists, and nothing otherwise.
+    pub fn cat_state(&self, p: &Project, what: &str) -> Cmd {
+        let name = format!("{}.{what}", self.name);
+        let dir = &p.config.deploy.state_dir;
+        ssh(p, &self.env.host, &["find", dir, "-maxdepth", "1", "-name", &name, "-exec", "cat", "{}", "+"])
+    }
+
+    /// `ssh` to the environment's host (the manager of a Swarm).
+    pub fn ssh<S: AsRef<str>>(&self, p: &Project, remote: &[S]) -> Cmd {
+        ssh(p, &self.env.host, remote)
+    }
+}
+
+/// The first 12 characters of a commit.
+pub fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// The host answers over ssh without prompts and runs docker.
+pub fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
+    let host = &t.env.host;
+    vec![
+        Check::Tool {
+            program: "ssh".into(),
+            version: p.cmd("ssh").arg("-V"),
+            min: None,
+            fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
+        },
+        Check::Reach {
+            host: host.clone(),
+            probe: t.ssh(p, &["true"]),
+            fix: format!(
+                "make `ssh {host} true` work without a prompt: a `Host {host}` block in ~/.ssh/config, \
+                 your key loaded (`ssh-add`) and authorized on the host, its host key known (connect once with `ssh {host}`)"
+            ),
+        },
+        Check::Probe {
+            what: format!("docker answers on {host} for {}", t.user),
+            probe: t.ssh(p, &["docker", "version", "--format", "{{.Server.Version}}"]),
+            line: None,
+            fix: format!("on {host}, as root: install Docker and let {} use it: `usermod -aG docker {}` (config/nginx/README.md)", t.user, t.user),
+        },
+    ]
+}
+
+/// Asks the environment's public URL, from its host, which release answers: the response's
+/// headers, into `%{serving}` (`serving_release` reads them; empty when nothing answers).
+pub fn ask_serving(p: &Project, t: &Target) -> Action {
+    let url = &t.env.check_url;
+    let curl = ["curl", "--silent", "--max-time", "5", "--dump-header", "-", "--output", "/dev/null", url];
+    Action::Capture { cmd: t.ssh(p, &curl), var: "serving".into(), optional: true }
+}
+
+/// The release named by a response's headers (`curl --dump-header -`).
+pub fn serving_release(headers: &str) -> Option<&str> {
+    headers.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim().eq_ignore_ascii_case(RELEASE_HEADER)).then(|| v.trim())
+    })
+}
+
+/// `curl` of a URL on the host that fails on an HTTP error, within `seconds`.
+pub fn curl(url: &str, seconds: u32) -> Vec<String> {
+    let seconds = seconds.to_string();
+    super::ssh::words(&["curl", "--silent", "--show-error", "--fail", "--max-time", &seconds, url])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_environment_names_its_tags_its_new_release_and_its_state_files() {
+        let p = crate::project::fixture();
+        let t = Target::new(&p, "staging").unwrap();
+        assert_eq!(t.moving, "recordsponge/expungeservice:staging");
+        assert_eq!(t.release, "recordsponge/expungeservice:staging-0123456789ab");
+        assert_eq!(t.container, "recordsponge-staging-20261128t120000z-4242");
+        assert_eq!(t.user, "deploy");
+        assert_eq!(t.state(&p, "lock"), "/var/lib/recordsponge/staging.lock");
+        assert_eq!(
+            t.cat_state(&p, "holder").remote,
+            ["find", "/var/lib/recordsponge", "-maxdepth", "1", "-name", "staging.holder", "-exec", "cat", "{}", "+"]
+        );
+    }
+
+    #[test]
+    fn the_release_that_serves_is_read_from_the_response_headers() {
+        assert_eq!(serving_release("HTTP/1.1 200 OK\r\nX-RecordSponge-Release: rs-2\r\n\r\n"), Some("rs-2"));
+        assert_eq!(serving_release("HTTP/1.1 502 Bad Gateway\r\n"), None);
+        assert_eq!(
+            curl("http://127.0.0.1:3032/api/health", 2),
+            ["curl", "--silent", "--show-error", "--fail", "--max-time", "2", "http://127.0.0.1:3032/api/health"]
+        );
+    }
+}
