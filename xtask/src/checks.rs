@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cmd::Cmd;
+use crate::cmd::{Cmd, Named};
 use crate::process::output;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +23,15 @@ pub enum Check {
     AllLines { what: String, probe: Cmd, suffix: String, fix: String },
     /// The npm project `package` (a package.json) has the script `script`, which `command` runs.
     NpmScript { package: PathBuf, script: String, command: String },
+    /// The outputs of `probes` (each must succeed) pass `judge`, a pure function that says what
+    /// is wrong (a file's syntax, which release serves): for what one probe's success cannot say.
+    Judged { what: String, probes: Vec<Cmd>, judge: Judge, fix: String },
     /// `host` answers over ssh (`probe` is `ssh HOST true`): checked before the checks that
     /// need it, which are not run when it fails (they would all fail for the same reason), and
     /// their ssh connections then share the one it opened.
     Reach { host: String, probe: Cmd, fix: String },
-    /// `probe` succeeds: something is free. When it exits with `taken`, someone holds it and
-    /// `holder` prints who.
+    /// `probe` succeeds: `what` (a lock) is free. When it exits with `taken`, someone holds it
+    /// and `holder` prints who.
     Free { what: String, probe: Cmd, taken: i32, holder: Cmd, fix: String },
     /// HEAD is pushed to its upstream branch.
     GitPushed { root: PathBuf },
@@ -45,6 +48,18 @@ pub enum Check {
     GitBranch { root: PathBuf, branch: String },
     /// The user agrees to something that destroys data (asked on a terminal, else `--yes`).
     Confirm { prompt: String },
+}
+
+/// The function of a `Check::Judged`: the probes' outputs in, what is wrong out.
+pub type Judging = dyn Fn(&[String]) -> Result<(), String> + Send + Sync;
+
+/// A named judge of probes' outputs.
+pub type Judge = Named<Judging>;
+
+impl Judge {
+    pub fn new(what: &str, judge: impl Fn(&[String]) -> Result<(), String> + Send + Sync + 'static) -> Judge {
+        Named { what: what.to_string(), call: std::sync::Arc::new(judge) }
+    }
 }
 
 /// Why a precondition does not hold, and the exact fix.
@@ -66,6 +81,7 @@ impl Check {
             | Check::Reach { probe, .. }
             | Check::Free { probe, .. }
             | Check::AllLines { probe, .. } => probe,
+            Check::Judged { probes, .. } => probes.first()?,
             _ => return None,
         };
         if probe.program != "ssh" {
@@ -82,12 +98,12 @@ impl Check {
                 format!("`{program}` {major}.{minor} or newer is on PATH")
             }
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
-            Check::Probe { what, .. } => what.clone(),
+            Check::Probe { what, .. } | Check::Judged { what, .. } => what.clone(),
             Check::Running { service, .. } => format!("the {service} service is running"),
             Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
             Check::AllLines { what, .. } => what.clone(),
             Check::NpmScript { package, script, .. } => format!("{} has a `{script}` script", package.display()),
-            Check::Free { what, .. } => what.clone(),
+            Check::Free { what, .. } => format!("{what} is free"),
             Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
             Check::File { path, what, .. } => format!("{what} exists: {}", path.display()),
             Check::PortFree { port, service, .. } => {
@@ -112,6 +128,13 @@ impl Check {
                 "start the stack: `cargo xtask up` (on a fresh checkout: `cargo xtask new`)",
             ),
             Check::AllLines { what, probe, suffix, fix } => verify_all_lines(what, probe, suffix, fix),
+            Check::Judged { what, probes, judge, fix } => {
+                let outputs: Result<Vec<String>, String> = probes.iter().map(output).collect();
+                match outputs.and_then(|outputs| (judge.call)(&outputs)) {
+                    Ok(()) => Ok(()),
+                    Err(why) => fail(format!("{what}: no ({why})"), fix.as_str()),
+                }
+            }
             Check::NpmScript { package, script, command } => verify_npm_script(package, script, command),
             Check::Reach { host, probe, fix } => match output(probe) {
                 Ok(_) => Ok(()),
@@ -167,7 +190,7 @@ fn verify_free(what: &str, probe: &Cmd, taken: i32, holder: &Cmd, fix: &str) -> 
         Ok(out) if out.status.code() == Some(taken) => {
             let who = output(holder).unwrap_or_default();
             let who = if who.trim().is_empty() { "someone (not recorded)" } else { who.trim() };
-            fail(format!("{what}: no, it is held by {who}"), fix)
+            fail(format!("{what} is held by {who}"), fix)
         }
         Ok(out) => fail(format!("{what}: cannot tell ({})", crate::process::failure_text(probe, &out)), fix),
         Err(err) => fail(format!("{what}: cannot tell ({err:#})"), fix),

@@ -234,8 +234,13 @@ pub enum LockAction {
 /// Tools: src/tools.rs.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Tool {
-    /// Check every precondition of every command, and show how to fix what fails
-    Doctor,
+    /// Check every precondition of every command (with ENV: of ENV's commands, and that ENV
+    /// serves: the release its proxy routes to runs, healthy, as the release log says), and show
+    /// how to fix what fails
+    Doctor {
+        /// A deploy environment (staging, prod)
+        env: Option<String>,
+    },
     /// Run compose with the project's file, name and variables: cargo xtask compose ps
     Compose {
         /// Arguments for compose
@@ -272,7 +277,7 @@ impl Command {
             self,
             Command::Release(_)
                 | Command::Deploy(_)
-                | Command::Tool(Tool::Doctor)
+                | Command::Tool(Tool::Doctor { .. })
                 | Command::Dev(Dev::Push { env: Some(_) })
         )
     }

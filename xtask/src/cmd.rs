@@ -120,6 +120,34 @@ impl Cmd {
     }
 }
 
+/// A pure function a plan or a check carries (owned and unit-tested by the module that makes
+/// it), named by `what`, how plans print it. The executor only calls it. Two are the same when
+/// they say the same `what`.
+pub struct Named<F: ?Sized> {
+    pub what: String,
+    pub call: std::sync::Arc<F>,
+}
+
+impl<F: ?Sized> Clone for Named<F> {
+    fn clone(&self) -> Named<F> {
+        Named { what: self.what.clone(), call: self.call.clone() }
+    }
+}
+
+impl<F: ?Sized> std::fmt::Debug for Named<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.what)
+    }
+}
+
+impl<F: ?Sized> PartialEq for Named<F> {
+    fn eq(&self, other: &Named<F>) -> bool {
+        self.what == other.what
+    }
+}
+
+impl<F: ?Sized> Eq for Named<F> {}
+
 /// Values learned while a plan runs (what a host runs, say), used as `%{name}` in later steps'
 /// arguments; `%%{` is a literal `%{`. Dry runs print the placeholders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

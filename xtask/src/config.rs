@@ -90,6 +90,10 @@ pub struct Images {
     pub debian: String,
     pub backend_dev: String,
     pub frontend_dev: String,
+    /// What each dev image is built from (its Dockerfile and the files it copies), in
+    /// paths.backend and paths.frontend: a release's base images are named by their content.
+    pub backend_inputs: Vec<String>,
+    pub frontend_inputs: Vec<String>,
     pub recipes: PathBuf,
     /// The CA bundle handed to image builds and package installs in containers: `system` (the
     /// host's own bundle, where it has one), `none`, or a file. RS_CA_BUNDLE overrides it.
@@ -109,9 +113,11 @@ pub struct Readiness {
 pub struct Deploy {
     pub repository: String,
     pub dockerfile: PathBuf,
-    pub context_dir: PathBuf,
+    /// Where the release's build contexts (archives of the commit) are written.
+    pub build_dir: PathBuf,
+    /// The settings every env file must name.
     #[serde(default)]
-    pub exclude: Vec<String>,
+    pub env_keys: Vec<String>,
     /// An ssh config file passed to every ssh (`ssh -F`); empty: the user's own ~/.ssh/config.
     #[serde(default)]
     pub ssh_config: String,

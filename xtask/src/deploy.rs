@@ -9,6 +9,7 @@ use crate::cli::{Deploy, LockAction};
 use crate::config::check_tag;
 use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
+use crate::remote::docker;
 use crate::remote::lock::{self, lock_holders, lock_status};
 use crate::remote::log::{history_table, parse_log, rollback_target};
 use crate::remote::switch::{self, read_state};
@@ -73,11 +74,27 @@ fn releases(p: &Project, t: &Target) -> Plan {
     plan.checks(reach_checks(p, t));
     read_state(p, t, &mut plan);
     plan.step(
+        "Read what the live release was built from",
+        Action::Capture {
+            cmd: t.ssh(p, &docker::inspect_labels("%{live_digest}")),
+            var: "labels".into(),
+            optional: true,
+        },
+    )
+    .when("live_digest")
+    .step(
         "Tabulate them",
-        Action::Decide(Decision::new("%{report} = the history in %{log}, and what serves now", |vars| {
-            let report = format!("{}\n{}", history_table(&parse_log(vars.get("log"))), vars.get("serving_note"));
-            Ok(Decided::default().set("report", report))
-        })),
+        Action::Decide(Decision::new(
+            "%{report} = the history in %{log}, what serves now and what it was built from",
+            |vars| {
+                let mut report =
+                    format!("{}\n{}", history_table(&parse_log(vars.get("log"))), vars.get("serving_note"));
+                if let Some(built) = docker::built_from(vars.get("labels")) {
+                    report.push_str(&format!("\nbuilt from: {built}"));
+                }
+                Ok(Decided::default().set("report", report))
+            },
+        )),
     )
     .step("Show them", Action::Say("%{report}".into()));
     plan

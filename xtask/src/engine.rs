@@ -42,6 +42,7 @@ pub fn plan_install(p: &Project, plan: &mut Plan) -> bool {
             timeout: Duration::from_secs(60),
             service: "the Docker daemon".into(),
             logs: Cmd::new("tail", &p.root).args(&["-n", "20", "target/dockerd.log"]),
+            states: None,
         }),
     );
     if sudo {

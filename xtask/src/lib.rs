@@ -96,18 +96,22 @@ pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
         Command::Deploy(c) => deploy::plan(p, c)?,
         Command::Tool(Tool::Compose { args }) => tools::compose(p, args),
         Command::Tool(Tool::Bench { what }) => tools::bench(p, *what),
-        Command::Tool(Tool::Doctor) => return Ok(None),
+        Command::Tool(Tool::Doctor { .. }) => return Ok(None),
     };
     plan.command = invocation.line.clone();
     Ok(Some(plan))
 }
 
-/// The plan of every command (each deploy command for every configured environment), with
-/// its command line: what `doctor` checks.
-pub fn every_plan(p: &Project) -> Result<Vec<(String, Plan)>> {
-    let envs: Vec<&str> = p.config.environments.keys().map(String::as_str).collect();
+/// The plan of every command (each deploy command for every configured environment, or for
+/// `env` alone), with its command line: what `doctor` checks.
+pub fn every_plan(p: &Project, env: Option<&str>) -> Result<Vec<(String, Plan)>> {
+    let envs: Vec<&str> = match env {
+        Some(env) => vec![p.config.environment(env).map(|_| env)?],
+        None => p.config.environments.keys().map(String::as_str).collect(),
+    };
     let mut plans = Vec::new();
-    for argv in cli::every_invocation(&envs) {
+    for argv in cli::every_invocation(&envs).into_iter().filter(|argv| env.is_none_or(|e| argv.iter().any(|a| a == e)))
+    {
         let invocation = cli::parse(&argv)?;
         if let Some(plan) = plan(p, &invocation)? {
             plans.push((argv.join(" "), plan));
@@ -123,17 +127,32 @@ fn dispatch(cli: Cli, line: String) -> Result<()> {
     };
     let compose = if command.uses_compose() { cli.compose } else { Some(config::FlavorChoice::V2) };
     let project = load(cli.config.as_deref(), compose, command.reaches_hosts())?;
-    let Some(plan) = plan(&project, &Invocation { command, line })? else {
+    let Some(plan) = plan(&project, &Invocation { command: command.clone(), line })? else {
         if cli.dry_run {
             bail!("doctor checks the preconditions of every command's plan and has none of its own: there is nothing to print; run it without --dry-run");
         }
-        return tools::doctor(&every_plan(&project)?);
+        let Command::Tool(Tool::Doctor { env }) = command else { unreachable!("only doctor has no plan") };
+        return doctor(&project, env.as_deref());
     };
     if cli.dry_run {
         print!("{}", plan.render());
         return Ok(());
     }
     run::execute(&plan, &run::Options { yes: cli.yes, verbose: cli.verbose })
+}
+
+/// `doctor [ENV]`: the preconditions of every plan (of ENV's commands), and that each
+/// environment (ENV) serves.
+fn doctor(p: &Project, env: Option<&str>) -> Result<()> {
+    let names: Vec<&str> = match env {
+        Some(env) => vec![env],
+        None => p.config.environments.keys().map(String::as_str).collect(),
+    };
+    let mut serving = Vec::new();
+    for name in names {
+        serving.push(remote::switch::serves(p, &remote::target::Target::new(p, name)?));
+    }
+    tools::doctor(&every_plan(p, env)?, serving)
 }
 
 /// Entry point of the `xtask` binary.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::checks::Check;
-use crate::cmd::{sh, Cmd, Vars};
+use crate::cmd::{sh, Cmd, Named, Vars};
 
 /// How often waits poll, and how plans say it. A probe costs little (an HTTP request, `docker
 /// exec`, a round trip on a shared ssh connection), and each poll saved shortens a deploy.
@@ -50,34 +50,6 @@ impl Decided {
 
 /// The function of a `Decision`: the variables so far in, what it decided out.
 pub type Decide = dyn Fn(&Vars) -> Result<Decided> + Send + Sync;
-
-/// A pure function a plan carries (owned and unit-tested by the command family that plans it),
-/// named by `what`, how plans print it. The executor only calls it. Two are the same when they
-/// say the same `what`.
-pub struct Named<F: ?Sized> {
-    pub what: String,
-    pub call: std::sync::Arc<F>,
-}
-
-impl<F: ?Sized> Clone for Named<F> {
-    fn clone(&self) -> Named<F> {
-        Named { what: self.what.clone(), call: self.call.clone() }
-    }
-}
-
-impl<F: ?Sized> std::fmt::Debug for Named<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.what)
-    }
-}
-
-impl<F: ?Sized> PartialEq for Named<F> {
-    fn eq(&self, other: &Named<F>) -> bool {
-        self.what == other.what
-    }
-}
-
-impl<F: ?Sized> Eq for Named<F> {}
 
 /// A decision taken while a plan runs, of variables earlier steps set: what is decided, from
 /// what, and the variables it sets.
@@ -175,21 +147,25 @@ impl Action {
     }
 }
 
-/// One way to do what a `FirstOf` does: what it is, and how.
+/// One way to do what a `FirstOf` does: what it is (`using WHAT` is said when it is the way),
+/// what to say with the reason when it fails (nothing when its failure is no news), and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alternative {
     pub what: String,
+    pub failed: Option<String>,
     pub action: Action,
 }
 
 /// A wait: `probe` polled (`POLL`) until it is as expected, for at most `timeout`; then `logs`
-/// are printed and the wait fails, naming `service`.
+/// are printed and the wait fails, naming `service`. With `states`, a program that lists the
+/// states of the service's containers, it fails at once when they have all exited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wait {
     pub probe: Probe,
     pub timeout: Duration,
     pub service: String,
     pub logs: Cmd,
+    pub states: Option<Cmd>,
 }
 
 /// What a wait polls.
@@ -220,6 +196,8 @@ pub struct Hold {
 pub enum Fs {
     /// Removes, under each directory, entries with one of `names` and files with one of `extensions`.
     Clean { under: Vec<PathBuf>, names: Vec<String>, extensions: Vec<String>, skip: Vec<String> },
+    /// Makes a directory (and its parents), if missing.
+    MakeDir(PathBuf),
     /// Removes a directory tree, if present.
     RemoveDir(PathBuf),
     /// Removes a file, if present.
@@ -503,6 +481,7 @@ impl Plan {
                     skip.join(" ")
                 )
             }
+            Fs::MakeDir(dir) => format!("make the directory {}", self.rel(dir)),
             Fs::RemoveDir(dir) => format!("remove the directory {}", self.rel(dir)),
             Fs::RemoveFile(file) => format!("remove the file {}", self.rel(file)),
             Fs::AssembleDir { dest, sources, exclude } => {

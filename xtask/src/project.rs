@@ -48,6 +48,27 @@ pub struct Facts {
     /// The user each deploy host's ssh alias logs in as (`ssh -G`), read for the commands that
     /// reach a host: fixes name that user.
     pub ssh_users: std::collections::BTreeMap<String, String>,
+    /// What a release's base images are built from, by content, at the commit: read for the
+    /// commands that reach a host.
+    pub inputs: Inputs,
+}
+
+/// The content ids of the two base images of a release (the backend's Python and locked
+/// packages, the frontend's node_modules): a hash of the commit's blobs of each one's inputs
+/// (`images.backend_inputs`, `images.frontend_inputs`) and the name of the image it starts from.
+/// None outside a git checkout, or when an input is not in the commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inputs {
+    pub backend: Option<String>,
+    pub frontend: Option<String>,
+}
+
+/// What a content id hashes: each input file and its blob at the commit, one a line, then the
+/// image it starts from.
+pub fn inputs_text(files: &[String], blobs: &[&str], base: &str) -> String {
+    let mut text: String = files.iter().zip(blobs).map(|(file, blob)| format!("{file} {blob}\n")).collect();
+    text.push_str(&format!("from {base}\n"));
+    text
 }
 
 pub struct Project {
@@ -78,6 +99,22 @@ impl Facts {
                 ssh_users.insert(host.clone(), user.to_string());
             }
         }
+        // The blobs of each base image's inputs at HEAD, then git's own hash of their list.
+        let inputs_id = |dir: &Path, files: &[String], base: &str| -> Option<String> {
+            let sh = sh.as_ref().filter(|_| remote)?;
+            let revs: Vec<String> =
+                files.iter().map(|f| format!("HEAD:{}/{f}", dir.to_string_lossy().replace('\\', "/"))).collect();
+            let blobs = read(xshell::cmd!(sh, "git -C {root} rev-parse {revs...}"))?;
+            let blobs: Vec<&str> = blobs.lines().collect();
+            let text = inputs_text(files, &blobs, base);
+            let id = read(xshell::cmd!(sh, "git -C {root} hash-object --stdin").stdin(text))?;
+            Some(id.chars().take(16).collect())
+        };
+        let (paths, images) = (&config.paths, &config.images);
+        let inputs = Inputs {
+            backend: inputs_id(&paths.backend, &images.backend_inputs, &images.python),
+            frontend: inputs_id(&paths.frontend, &images.frontend_inputs, &images.node),
+        };
         let ca = std::env::var("RS_CA_BUNDLE").unwrap_or_else(|_| config.images.ca_bundle.clone());
         let ca_bundle = ca_bundle(&ca, |path| path.is_file());
         Facts {
@@ -98,6 +135,7 @@ impl Facts {
                 .map(|home| Path::new(&home).join(".ssh"))
                 .filter(|dir| cfg!(unix) && dir.is_dir() && !dir.to_string_lossy().contains(char::is_whitespace)),
             ssh_users,
+            inputs,
         }
     }
 }
@@ -243,23 +281,32 @@ impl Project {
         self.compose(&words).terminal(terminal)
     }
 
+    /// The states of the stack's containers of `service` (running, exited, ...), one a line.
+    pub fn service_states(&self, service: &str) -> Cmd {
+        self.cmd("docker").args(&["ps", "--all"]).args(&self.service_filters(service)).args(&["--format", "{{.State}}"])
+    }
+
+    /// `docker ps` filters of the stack's (not one-off) containers of `service`, by the labels
+    /// compose puts on them.
+    fn service_filters(&self, service: &str) -> Vec<String> {
+        let label = |key: &str, value: &str| format!("label=com.docker.compose.{key}={value}");
+        vec![
+            "--filter".into(),
+            label("project", &compose_project_label(&self.config.compose.project)),
+            "--filter".into(),
+            label("service", service),
+            "--filter".into(),
+            label("oneoff", "False"),
+        ]
+    }
+
     /// `argv` in the running container of `service` with `docker exec FLAGS`, the container found
     /// by the labels compose puts on it (see `ServiceExec`): for what runs often or on the
     /// critical path, where `compose exec` would cost its start-up every time.
     pub fn service_exec(&self, flags: &[&str], service: &str, argv: &[&str]) -> ServiceExec {
-        let label = |key: &str, value: &str| format!("label=com.docker.compose.{key}={value}");
         ServiceExec {
             service: service.to_string(),
-            find: self.cmd("docker").args(&[
-                "ps".to_string(),
-                "--quiet".into(),
-                "--filter".into(),
-                label("project", &compose_project_label(&self.config.compose.project)),
-                "--filter".into(),
-                label("service", service),
-                "--filter".into(),
-                label("oneoff", "False"),
-            ]),
+            find: self.cmd("docker").args(&["ps", "--quiet"]).args(&self.service_filters(service)),
             exec: self.cmd("docker").arg("exec").args(flags),
             argv: argv.iter().map(|a| a.to_string()).collect(),
         }
@@ -414,6 +461,7 @@ pub fn fixture() -> Project {
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+            inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
         },
     }
 }
@@ -421,6 +469,19 @@ pub fn fixture() -> Project {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_image_is_named_by_its_inputs_blobs_and_the_image_it_starts_from() {
+        let files = ["Dockerfile".to_string(), "Pipfile.lock".to_string()];
+        assert_eq!(
+            inputs_text(&files, &["a1", "b2"], "python:3.11"),
+            "Dockerfile a1\nPipfile.lock b2\nfrom python:3.11\n"
+        );
+        assert_ne!(
+            inputs_text(&files, &["a1", "b3"], "python:3.11"),
+            inputs_text(&files, &["a1", "b2"], "python:3.11")
+        );
+    }
 
     #[test]
     fn builds_trust_the_hosts_own_ca_bundle_unless_told_otherwise() {

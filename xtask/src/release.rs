@@ -9,8 +9,7 @@ use crate::images::{self, DevImage};
 use crate::plan::{Action, Fs, Plan};
 use crate::project::Project;
 use crate::remote::switch;
-use crate::remote::target::{Target, COMMIT_LABEL, ENV_LABEL};
-use crate::stack;
+use crate::remote::target::{Target, BACKEND_LABEL, COMMIT_LABEL, ENV_LABEL, FRONTEND_LABEL};
 
 pub fn plan(p: &Project, command: &Release) -> Result<Plan> {
     Ok(match command {
@@ -20,71 +19,110 @@ pub fn plan(p: &Project, command: &Release) -> Result<Plan> {
     })
 }
 
-/// Builds the deployable image: frontend build, build context, version.json, docker build.
+/// Builds the deployable image from the commit alone: its two base images (the backend's
+/// Python and locked packages, the frontend's node_modules), each named by the content it is
+/// built from; then the release, from an archive of the commit's files (`git archive`: no
+/// untracked or ignored file, no file time of this checkout) and version.json, the frontend
+/// built inside it on its base (src/ops/Dockerfile).
 pub fn image(p: &Project, t: &Target) -> Plan {
     let c = &p.config;
-    let context = p.path(&c.deploy.context_dir);
-    let context_arg = c.deploy.context_dir.to_string_lossy();
     let mut plan = p.plan();
-    plan.checks(p.compose_checks()).check(Check::GitClean { root: p.root.clone() });
-    if let Some(branch) = &t.env.branch {
-        plan.check(Check::GitBranch { root: p.root.clone(), branch: branch.clone() })
-            .check(Check::GitPushed { root: p.root.clone() });
+    plan.checks(p.docker_checks())
+        .checks(commit_checks(p, t))
+        .check(p.npm_script("build", "the release's frontend build"));
+    plan.step("Make the directory of the build contexts", Action::Fs(Fs::MakeDir(p.path(&c.deploy.build_dir))));
+    let bases = [DevImage::Backend, DevImage::Frontend];
+    for which in bases {
+        plan.step(
+            &format!("Ensure the base image {}", images::release_base_tag(p, which)),
+            images::ensure_release_base(p, which),
+        );
     }
-    plan.check(Check::File {
+    let ids = ["backend_image", "frontend_image"];
+    for (which, var) in bases.iter().zip(ids) {
+        plan.step(
+            &format!("Read the identity of {}", images::release_base_tag(p, *which)),
+            Action::Capture {
+                cmd: p.cmd("docker").args(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Id}}",
+                    &images::release_base_tag(p, *which),
+                ]),
+                var: var.into(),
+                optional: false,
+            },
+        );
+    }
+    let archive = c.deploy.build_dir.join("release.tar");
+    let dirs =
+        [&c.paths.backend, &c.paths.frontend, &c.deploy.dockerfile].map(|d| d.to_string_lossy().replace('\\', "/"));
+    plan.step(
+        "Archive the commit's files and version.json (the build context)",
+        Action::Run(
+            p.cmd("git")
+                .args(&["archive", "--format=tar", &format!("--add-virtual-file=version.json:{}", version_json(p))])
+                .args(&[format!("--output={}", archive.display()), "HEAD".into(), "--".into()])
+                .args(&dirs)
+                .quiet(),
+        ),
+    )
+    .step(&format!("Build {} and {}", t.moving, t.release), Action::Run(release_build(p, t, &archive)));
+    plan
+}
+
+/// The commit is what ships: the tree holds nothing uncommitted (it would not ship), prod's
+/// branch is pushed, git can archive with version.json, and the release's Dockerfile is there.
+fn commit_checks(p: &Project, t: &Target) -> Vec<Check> {
+    let c = &p.config;
+    let mut checks = vec![
+        Check::Tool {
+            program: "git".into(),
+            version: p.cmd("git").arg("--version"),
+            min: Some((2, 38)),
+            fix: "install git 2.38 or newer (its `git archive --add-virtual-file` makes the build context)".into(),
+        },
+        Check::GitClean { root: p.root.clone() },
+    ];
+    if let Some(branch) = &t.env.branch {
+        checks.push(Check::GitBranch { root: p.root.clone(), branch: branch.clone() });
+        checks.push(Check::GitPushed { root: p.root.clone() });
+    }
+    checks.push(Check::File {
         path: p.path(&c.deploy.dockerfile),
         what: "the deployable image's Dockerfile".into(),
         fix: format!("restore it: `git checkout -- {}`", c.deploy.dockerfile.display()),
     });
-    let mut frontend = stack::frontend_build(p);
-    plan.checks(std::mem::take(&mut frontend.checks));
-    plan.step(&format!("Ensure the image {}", c.images.backend_dev), images::ensure_dev(p, DevImage::Backend))
-        .extend(frontend)
-        .step(
-            "Assemble the build context",
-            Action::Fs(Fs::AssembleDir {
-                dest: context.clone(),
-                sources: vec![
-                    (p.path(&c.deploy.dockerfile), "Dockerfile".into()),
-                    (p.path(&c.paths.backend), "backend".into()),
-                    (p.path(&c.paths.frontend_build), "frontend/build".into()),
-                ],
-                exclude: c.deploy.exclude.clone(),
-            }),
-        )
-        .step(
-            "Write version.json",
-            Action::Fs(Fs::WriteFile { path: context.join("version.json"), contents: version_json(p) }),
-        )
-        .step(
-            &format!("Build {} and {}", t.moving, t.release),
-            Action::Run(
-                p.cmd("docker")
-                    .args(&[
-                        "build",
-                        "--force-rm",
-                        "--label",
-                        &format!("{ENV_LABEL}={}", t.name),
-                        "--label",
-                        &format!("{COMMIT_LABEL}={}", p.facts.commit),
-                        "--tag",
-                        &t.moving,
-                        "--tag",
-                        &t.release,
-                        "--build-arg",
-                        &format!("BASE_IMAGE={}", c.images.backend_dev),
-                        &context_arg,
-                    ])
-                    .quiet(),
-            ),
-        );
-    plan
+    checks
+}
+
+/// `docker build` of the release from the archive on stdin, on the two base images, labelled
+/// with what it was built from: its environment, commit, and each base image by name and id.
+fn release_build(p: &Project, t: &Target, archive: &std::path::Path) -> crate::cmd::Cmd {
+    let (backend, frontend) =
+        (images::release_base_tag(p, DevImage::Backend), images::release_base_tag(p, DevImage::Frontend));
+    let labels = [
+        format!("{ENV_LABEL}={}", t.name),
+        format!("{COMMIT_LABEL}={}", p.facts.commit),
+        format!("{BACKEND_LABEL}={backend} %{{backend_image}}"),
+        format!("{FRONTEND_LABEL}={frontend} %{{frontend_image}}"),
+    ];
+    let mut cmd =
+        p.cmd("docker").args(&["build", "--force-rm", "--file", &p.config.deploy.dockerfile.to_string_lossy()]);
+    for label in &labels {
+        cmd = cmd.args(&["--label", label]);
+    }
+    cmd.args(&["--build-arg", &format!("BACKEND_BASE={backend}"), "--build-arg", &format!("FRONTEND_BASE={frontend}")])
+        .args(&["--tag", &t.moving, "--tag", &t.release, "-"])
+        .stdin_file(&p.path(archive))
+        .quiet()
 }
 
 /// version.json: the build's commit, branch and time (served at /api/version).
 fn version_json(p: &Project) -> String {
     let f = &p.facts;
-    format!("{}\n", serde_json::json!({"commit": f.commit, "branch": f.branch, "build_time": f.now}))
+    serde_json::json!({"commit": f.commit, "branch": f.branch, "build_time": f.now}).to_string()
 }
 
 /// `push ENV`: pushes both tags of this commit's image.
@@ -101,9 +139,12 @@ pub fn push(p: &Project, env: &str) -> Result<Plan> {
     Ok(plan)
 }
 
+/// Pushes the release's tags and its base images (so that every machine that builds the
+/// commit finds them by their content).
 fn push_steps(p: &Project, t: &Target, plan: &mut Plan) {
     plan.check(Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) });
-    for tag in [&t.release, &t.moving] {
+    let bases = [DevImage::Backend, DevImage::Frontend].map(|which| images::release_base_tag(p, which));
+    for tag in [&t.release, &t.moving].into_iter().chain(&bases) {
         plan.step(&format!("Push {tag}"), Action::Run(p.cmd("docker").args(&["push", tag.as_str()]).quiet()));
     }
 }

@@ -309,20 +309,23 @@ impl Run<'_> {
         }
     }
 
-    /// The alternatives in turn until one succeeds; each one that fails before the last is
-    /// reported in a line (its reason), the last one's failure is the step's.
+    /// The alternatives in turn until one succeeds; the failure of one before the last is said
+    /// in a line (when it is news), the last one's failure is the step's.
     fn first_of(&mut self, alternatives: &[Alternative], title: &str) -> Result<()> {
         let Some((last, earlier)) = alternatives.split_last() else { return Ok(()) };
         for alternative in earlier {
             match self.attempt(&alternative.action, title) {
                 Ok(()) => {
-                    eprintln!("      {}: done", alternative.what);
+                    eprintln!("      using {}", alternative.what);
                     return Ok(());
                 }
-                Err(why) => eprintln!("      {}: failed ({})", alternative.what, why.trim()),
+                Err(why) => {
+                    if let Some(failed) = &alternative.failed {
+                        eprintln!("      {failed} ({}): trying {}", why.trim(), last.what);
+                    }
+                }
             }
         }
-        eprintln!("      {}", last.what);
         self.act(&last.action, title).with_context(|| last.what.clone())
     }
 
@@ -373,6 +376,9 @@ impl Run<'_> {
                 eprintln!("      removed {} entr{}", removed.len(), if removed.len() == 1 { "y" } else { "ies" });
                 Ok(())
             }
+            Fs::MakeDir(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+            }
             Fs::RemoveDir(dir) => crate::fsops::remove_dir(dir),
             Fs::RemoveFile(file) => crate::fsops::remove_file(file),
             Fs::AssembleDir { dest, sources, exclude } => crate::fsops::assemble(dest, sources, exclude),
@@ -385,10 +391,18 @@ impl Run<'_> {
         }
     }
 
-    /// Polls the wait's probe until it is ready (see `wait_until`).
+    /// Polls the wait's probe until it is ready (see `wait_until`); when its service's containers
+    /// have all exited, fails at once with their last log lines.
     fn wait(&self, wait: &Wait) -> Result<()> {
         let logs = wait.logs.resolve(&self.vars)?;
         let (timeout, service) = (wait.timeout, wait.service.as_str());
+        let or_exited = |poll: Poll| match (&poll, &wait.states) {
+            (Poll::NotYet(_), Some(states)) => match process::output(states).map(|out| exited(&out)) {
+                Ok(Some(state)) => Poll::Exited(state),
+                _ => poll,
+            },
+            _ => poll,
+        };
         match &wait.probe {
             Probe::Cmd { cmd, expect } => {
                 let probe = cmd.resolve(&self.vars)?;
@@ -398,7 +412,7 @@ impl Run<'_> {
                     other => other.clone(),
                 };
                 let vars = self.vars.clone();
-                self.wait_until(timeout, service, &logs, || poll_cmd(&probe, &expect, &vars))
+                self.wait_until(timeout, service, &logs, || or_exited(poll_cmd(&probe, &expect, &vars)))
             }
             Probe::In(exec) => {
                 // The container is looked up until there is one (the stack may still be starting), then kept.
@@ -407,19 +421,21 @@ impl Run<'_> {
                     if container.is_none() {
                         container = find_container(exec).ok();
                     }
-                    match &container {
+                    or_exited(match &container {
                         None => Poll::NotYet(format!("the {} service has no running container yet", exec.service)),
                         Some(id) => match process::output(&exec_in(exec, id)) {
                             Ok(_) => Poll::Ready,
                             Err(why) => Poll::NotYet(why),
                         },
-                    }
+                    })
                 })
             }
-            Probe::Http { port, path } => self.wait_until(timeout, service, &logs, || match http_status(*port, path) {
-                Some(200) => Poll::Ready,
-                Some(status) => Poll::NotYet(format!("GET {path} answered {status}")),
-                None => Poll::NotYet(format!("nothing answers on port {port}")),
+            Probe::Http { port, path } => self.wait_until(timeout, service, &logs, || {
+                or_exited(match http_status(*port, path) {
+                    Some(200) => Poll::Ready,
+                    Some(status) => Poll::NotYet(format!("GET {path} answered {status}")),
+                    None => Poll::NotYet(format!("nothing answers on port {port}")),
+                })
             }),
         }
     }
@@ -490,6 +506,11 @@ impl Run<'_> {
             match last {
                 Poll::Ready => return Ok(()),
                 Poll::Failed(why) => bail!("{service}: {why}"),
+                Poll::Exited(state) => {
+                    eprintln!("      the {service} container has exited ({state}); its last log lines:");
+                    let _ = process::run(logs);
+                    bail!("{service} stopped while this waited for it: its last log lines (above) say why");
+                }
                 _ => {}
             }
             if interrupted() {
@@ -523,6 +544,8 @@ enum Poll {
     Unreachable(String),
     /// It will not be ready, and why.
     Failed(String),
+    /// Its container has exited (its state).
+    Exited(String),
 }
 
 /// A quiet command that failed: how, its log, and what the log holds.
@@ -587,6 +610,14 @@ fn next_progress_line(said: u64) -> u64 {
     }
 }
 
+/// The state of a service whose containers (`docker ps --format {{.State}}`, one a line) have
+/// all exited; None while one runs, is starting or restarting, or there is none yet.
+fn exited(states: &str) -> Option<String> {
+    let states: Vec<&str> = states.lines().map(str::trim).filter(|s| !s.is_empty()).collect();
+    let alive = |s: &&str| matches!(*s, "running" | "restarting" | "created");
+    (!states.is_empty() && !states.iter().any(alive)).then(|| states.join(", "))
+}
+
 /// One poll of a program: ready when it succeeds with the expected output.
 fn poll_cmd(probe: &Cmd, expect: &Expect, vars: &Vars) -> Poll {
     match process::capture(probe) {
@@ -645,7 +676,17 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use super::next_progress_line;
+    use super::{exited, next_progress_line};
+
+    #[test]
+    fn a_service_has_exited_when_none_of_its_containers_runs_or_starts() {
+        assert_eq!(exited("exited\n"), Some("exited".into()));
+        assert_eq!(exited("exited\ndead\n"), Some("exited, dead".into()));
+        assert_eq!(exited("exited\nrunning\n"), None);
+        assert_eq!(exited("restarting\n"), None);
+        assert_eq!(exited("created\n"), None);
+        assert_eq!(exited(""), None, "no container yet: the stack is starting");
+    }
 
     #[test]
     fn progress_lines_of_long_work_come_ever_less_often() {

@@ -25,6 +25,7 @@ pub fn wait_database(p: &Project) -> Action {
         timeout: readiness_timeout(p),
         service: db.clone(),
         logs: p.compose(&["logs", "--tail", "30", db.as_str()]),
+        states: Some(p.service_states(db)),
     })
 }
 
@@ -35,6 +36,7 @@ fn wait_http(p: &Project, service: &str, port: u16, path: &str) -> Action {
         timeout: readiness_timeout(p),
         service: service.to_string(),
         logs: p.compose(&["logs", "--tail", "30", service]),
+        states: Some(p.service_states(service)),
     })
 }
 

@@ -9,8 +9,9 @@ use crate::cli::Bench;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 
-/// Every distinct precondition (confirmations aside) of the plans, with the commands that need it.
-fn all_checks(plans: &[(String, Plan)]) -> Vec<(&Check, Vec<&str>)> {
+/// Every distinct precondition (confirmations aside) of the plans, with the commands that need
+/// it, and the checks of what runs (`serving`).
+fn all_checks<'a>(plans: &'a [(String, Plan)], serving: &'a [Check]) -> Vec<(&'a Check, Vec<&'a str>)> {
     let mut checks: Vec<(&Check, Vec<&str>)> = Vec::new();
     for (command, plan) in plans {
         for check in plan.checks.iter().filter(|c| !matches!(c, Check::Confirm { .. })) {
@@ -20,14 +21,15 @@ fn all_checks(plans: &[(String, Plan)]) -> Vec<(&Check, Vec<&str>)> {
             }
         }
     }
+    checks.extend(serving.iter().map(|check| (check, vec!["the environment itself"])));
     checks
 }
 
-/// `doctor`: checks the preconditions of every plan (at once) and prints `ok` or the failure and
+/// `doctor`: checks the preconditions of every plan and what runs (at once) and prints `ok` or the failure and
 /// its fix. A stack service that is not running is reported, not failed: stopping it (or
 /// working backend-only) is a choice.
-pub fn doctor(plans: &[(String, Plan)]) -> Result<()> {
-    let checks = all_checks(plans);
+pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>) -> Result<()> {
+    let checks = all_checks(plans, &serving);
     let mut failed = 0;
     let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| *c).collect::<Vec<_>>());
     for ((check, users), result) in checks.iter().zip(results) {

@@ -245,6 +245,7 @@ fn a_failing_background_program_stops_the_plan_without_waiting_for_the_timeout()
             timeout: std::time::Duration::from_secs(60),
             service: "nothing".into(),
             logs: echo("logs"),
+            states: None,
         }),
     )
     .step("After", Action::Fs(Fs::WriteFile { path: marker.clone(), contents: "ran".into() }));
@@ -295,6 +296,7 @@ fn a_service_exec_runs_in_the_container_its_lookup_lists() {
             timeout: std::time::Duration::from_secs(5),
             service: "db".into(),
             logs: echo("logs"),
+            states: None,
         }),
     );
     execute(&plan, &Options { yes: true, verbose: false }).unwrap();

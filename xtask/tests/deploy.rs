@@ -50,6 +50,17 @@ fn setup() -> Suite {
     config.deploy.repository = repository.clone();
     config.deploy.ssh_config = fleet.ssh_config.display().to_string();
     config.deploy.keep_releases = 2;
+    // The dev images' tags (mutable, shared by every checkout on a machine) name images that
+    // have nothing to do with this commit: what ships must not depend on them.
+    config.images.backend_dev = format!("{}/unrelated/expungeservice:dev", fleet.registry);
+    config.images.frontend_dev = format!("{}/unrelated/frontend:dev", fleet.registry);
+    for image in [&config.images.backend_dev, &config.images.frontend_dev] {
+        common::docker(&["tag", &config.images.debian, image]);
+    }
+    // And the dev stack's node_modules volume holds junk.
+    let volume = format!("{}_node_modules", fleet.prefix);
+    common::docker(&["volume", "create", "--label", &format!("com.docker.compose.project={}", fleet.prefix), &volume]);
+    common::docker(&["run", "--rm", "--volume", &format!("{volume}:/nm"), &config.images.debian, "touch", "/nm/junk"]);
     for (name, env) in config.environments.iter_mut() {
         env.host = host.clone();
         env.check_url = format!("http://127.0.0.1:{}/api/version", if name == "prod" { 8081 } else { 8080 });
@@ -149,6 +160,8 @@ fn deploys_survive_what_operators_do() {
     let (_, version) = get(s.port, "/api/version");
     assert!(version.contains(&commit), "the release does not report {commit}: {version}");
     let release_image = format!("{}:staging-{}", s.repository, &commit[..12]);
+    what_ships_is_the_commit(&s, &release_image);
+    a_lock_change_ships_with_no_manual_step(&s, &release_image);
 
     same_build_redeploys(&s, &release_image);
     rollbacks(&s, &release_image);
@@ -156,6 +169,7 @@ fn deploys_survive_what_operators_do() {
     concurrent_deploys(&s, &release_image);
     interruptions(&s, &release_image);
     lock_and_history(&s);
+    checks_that_tell_the_truth(&s);
 
     // No secret from the host's env file appears in any output.
     for out in s.x.outputs.borrow().iter() {
@@ -185,6 +199,21 @@ fn refusals(s: &Suite) {
     refused(&run, "a deploy without its env file", "/etc/recordsponge/staging.env is readable on");
     assert!(run.out.contains("touch /etc/recordsponge/staging.env && chown rsdeploy"), "{}", run.out);
     s.fleet.exec(&s.host, None, &["chown", USER, "/etc/recordsponge/staging.env"], None).unwrap();
+
+    // An env file docker would refuse, and one without a setting the app needs: refused before
+    // anything is built, by line and name, no value shown.
+    let env_file = s.fleet.exec(&s.host, None, &["cat", "/etc/recordsponge/staging.env"], None).unwrap();
+    let write_env = |text: &str| {
+        s.fleet.exec(&s.host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(text)).unwrap()
+    };
+    write_env(&format!("{env_file}export RS_TRIAL_BAD=1\n"));
+    let run = s.xtask(&["staging"]);
+    refused(&run, "a deploy with an env file docker refuses", "starts `export …`: a name with a space in it");
+    write_env(
+        &env_file.lines().filter(|l| !l.starts_with("PGPASSWORD=")).map(|l| format!("{l}\n")).collect::<String>(),
+    );
+    refused(&s.xtask(&["deploy", "staging"]), "a deploy without PGPASSWORD", "it sets no PGPASSWORD");
+    write_env(&env_file);
 
     // sudo without the deploy user's rule: doctor and the deploy say so, naming the fix.
     s.fleet.exec(&s.host, None, &["mv", "/etc/sudoers.d/recordsponge", "/root/sudoers.off"], None).unwrap();
@@ -315,9 +344,12 @@ fn concurrent_deploys(s: &Suite, image: &str) {
     let (loser, winner_ok) = if ok1 { (out2.clone(), ok1) } else { (out1.clone(), ok2) };
     assert!(winner_ok && !(ok1 && ok2), "exactly one of two concurrent deploys runs:\n{out1}\n---\n{out2}");
     assert!(
-        loser.contains("deploy lock on") && loser.contains("held by") && loser.contains(&format!("deploy of {image}")),
+        loser.contains("deploy lock on")
+            && loser.contains("is held by")
+            && loser.contains(&format!("deploy of {image}")),
         "{loser}"
     );
+    assert!(!loser.contains("is free: no"), "a held lock is said to be held: {loser}");
     if !ok2 {
         assert!(refused_after < Duration::from_secs(2), "the second deploy was refused after {refused_after:?}");
     }
@@ -380,4 +412,143 @@ fn lock_and_history(s: &Suite) {
         assert!(releases.stdout.contains(word), "`releases` lacks {word:?}:\n{}", releases.stdout);
     }
     s.under_load(&["deploy", "staging", "--tag", "e2e-c"]);
+}
+
+/// The release holds what the commit says, whatever the machine's mutable tags and volumes
+/// hold: the Python packages of Pipfile.lock exactly, and a frontend build byte-identical to a
+/// clean build of the commit (a fresh `npm ci` and `npm run build` from `git archive`). The
+/// image names what it was built from.
+fn what_ships_is_the_commit(s: &Suite, image: &str) {
+    let in_release = |script: &str| common::docker(&["run", "--rm", "--entrypoint", "sh", image, "-c", script]);
+    let normal = |name: &str| name.to_lowercase().replace(['_', '.'], "-");
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.p.root.join("src/backend/Pipfile.lock")).unwrap()).unwrap();
+    let mut locked: Vec<String> = ["default", "develop"]
+        .iter()
+        .flat_map(|section| lock[section].as_object().unwrap().iter())
+        .map(|(name, entry)| {
+            format!("{}=={}", normal(name), entry["version"].as_str().unwrap().trim_start_matches('='))
+        })
+        .collect();
+    locked.sort();
+    locked.dedup();
+    let mut frozen: Vec<String> = in_release("/src/venvs/bin/pip freeze")
+        .lines()
+        .filter_map(|l| l.split_once("=="))
+        .map(|(name, version)| format!("{}=={version}", normal(name)))
+        .collect();
+    frozen.sort();
+    assert_eq!(frozen, locked, "the release's Python packages are not exactly Pipfile.lock's");
+
+    let hashes = "cd /src/frontend/build && find . -type f | sort | xargs sha256sum";
+    let shipped = in_release(hashes);
+    let sh = xshell::Shell::new().unwrap();
+    sh.change_dir(&s.p.root);
+    let archive = xshell::cmd!(sh, "git archive --format=tar HEAD src/frontend").output().unwrap().stdout;
+    let ca = "/etc/ssl/certs/ca-certificates.crt";
+    let mount = format!("{ca}:/etc/recordsponge/ca.crt:ro");
+    let node = &s.p.config.images.node;
+    let clean = format!("mkdir /w && cd /w && tar -x && cd src/frontend && npm ci --no-audit --no-fund >/dev/null && npm run build >/dev/null && {hashes}");
+    let built = xshell::cmd!(sh, "docker run --rm --interactive --volume {mount} --env NODE_EXTRA_CA_CERTS=/etc/recordsponge/ca.crt {node} sh -c {clean}")
+        .stdin(archive)
+        .read()
+        .unwrap();
+    assert!(shipped.lines().count() >= 2, "{shipped}");
+    assert_eq!(shipped, built, "the release's frontend differs from a clean build of the commit");
+
+    let labels = common::docker(&["image", "inspect", "--format", "{{json .Config.Labels}}", image]);
+    for label in ["org.recordsponge.commit", "org.recordsponge.backend-base", "org.recordsponge.frontend-base"] {
+        assert!(labels.contains(label), "the release does not say {label}: {labels}");
+    }
+    let releases = s.ok(&["releases", "staging"]);
+    assert!(releases.stdout.contains("built from: commit"), "{}", releases.stdout);
+}
+
+/// A commit that changes a lock file ships the new dependencies with no manual step, from a
+/// second checkout on the same machine, and neither checkout's build touches the other's.
+fn a_lock_change_ships_with_no_manual_step(s: &Suite, image: &str) {
+    let sh = xshell::Shell::new().unwrap();
+    let temp = sh.create_temp_dir().unwrap();
+    let b = temp.path().join("b");
+    let root = &s.p.root;
+    xshell::cmd!(sh, "git clone --quiet {root} {b}").run().unwrap();
+    let lock_path = b.join("src/backend/Pipfile.lock");
+    let mut lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock_path).unwrap()).unwrap();
+    lock["default"]["six"] = serde_json::json!({
+        "hashes": ["sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"],
+        "version": "==1.16.0"
+    });
+    std::fs::write(&lock_path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
+    sh.change_dir(&b);
+    xshell::cmd!(sh, "git -c user.name=t -c user.email=t@example.com commit --quiet -am 'Depend on six'")
+        .run()
+        .unwrap();
+
+    let base = |out: &str| out.lines().find_map(|l| l.split("Ensure the base image ").nth(1)).unwrap().to_string();
+    let a_base = base(&s.ok(&["image", "staging"]).out);
+    let a_id = common::docker(&["image", "inspect", "--format", "{{.Id}}", &a_base]);
+    let in_b = Xtask { root: b.clone(), config: s.x.config.clone(), env: s.x.env.clone(), outputs: Default::default() };
+    let from_b = in_b.ok(&["staging"]);
+    let b_base = base(&from_b.out);
+    assert_ne!(a_base, b_base, "a changed Pipfile.lock must name another base image");
+    let b_tag = format!("{}:staging-{}", s.repository, &xshell::cmd!(sh, "git rev-parse HEAD").read().unwrap()[..12]);
+    let six = "import six; print(six.__version__)";
+    assert_eq!(common::docker(&["run", "--rm", "--entrypoint", "python", &b_tag, "-c", six]).trim(), "1.16.0");
+    let (_, version) = get(s.port, "/api/version");
+    assert!(version.contains(&b_tag[b_tag.len() - 12..]), "staging does not serve B's commit: {version}");
+
+    // Back to the first checkout: its base image is used as it was, and what it ships lacks six.
+    let from_a = s.ok(&["staging"]);
+    assert!(from_a.out.contains(&format!("using the local image {a_base}")), "{}", from_a.out);
+    assert_eq!(
+        common::docker(&["image", "inspect", "--format", "{{.Id}}", &a_base]),
+        a_id,
+        "B's build changed A's base"
+    );
+    let no_six = common::docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import importlib.util as u; print(u.find_spec('six') is None)",
+    ]);
+    assert_eq!(no_six.trim(), "True", "the first checkout's release has B's dependency");
+}
+
+/// Checks that fail on a broken state: doctor with the live release killed names the command
+/// that brings it back, and that command does; a release that served before its upstream
+/// drifted is named as such by the next deploy.
+fn checks_that_tell_the_truth(s: &Suite) {
+    let doctor = s.xtask(&["doctor", "staging"]);
+    assert!(doctor.ok, "doctor staging on a serving environment:\n{}", doctor.out);
+    assert!(doctor.stdout.contains("ok      staging serves through nginx"), "{}", doctor.stdout);
+    let live = s.serving();
+    s.host(&["docker", "kill", &live]);
+    let doctor = s.xtask(&["doctor", "staging"]);
+    assert!(!doctor.ok && doctor.stdout.contains("FAILED  staging serves through nginx"), "{}", doctor.out);
+    let fix = format!("`cargo xtask rollback staging {live}`");
+    assert!(doctor.stdout.contains(&fix), "doctor does not name the fix:\n{}", doctor.stdout);
+    s.ok(&["rollback", "staging", &live]);
+    assert!(s.xtask(&["doctor", "staging"]).ok, "the fix doctor named did not bring staging back");
+
+    // The upstream drifts to a port where nothing listens.
+    let now = s.serving();
+    s.fleet
+        .exec(
+            &s.host,
+            Some(USER),
+            &["dd", "of=/etc/nginx/recordsponge/staging.upstream.conf", "status=none"],
+            Some("upstream recordsponge_staging { server 127.0.0.1:3039; }\n"),
+        )
+        .unwrap();
+    s.host(&["sudo", "-n", "nginx", "-s", "reload"]);
+    let run = s.ok(&["deploy", "staging", "--tag", "e2e-c"]);
+    assert!(
+        run.out.contains(&format!("{now} (running, port")) && run.out.contains("served last, as the release log says"),
+        "{}",
+        run.out
+    );
+    assert!(!run.out.contains("left by an interrupted deploy"), "{}", run.out);
 }

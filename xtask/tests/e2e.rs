@@ -154,6 +154,27 @@ fn the_dev_environment_end_to_end() {
     s.ok(&["new"]);
     assert_eq!(s.containers(), before, "a second `new` recreated containers");
 
+    // A package-lock.json that differs from the one node_modules was installed from, with an
+    // older file time (as from an archive or `cp -p`): the node service reinstalls as it starts;
+    // here that fails, and `new`'s wait says so within seconds, with the service's last log lines.
+    let lock = s.x.root.join("src/frontend/package-lock.json");
+    let original = std::fs::read(&lock).unwrap();
+    std::fs::write(&lock, "{}\n").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+    s.ok(&["compose", "stop", "node"]);
+    let run = s.xtask(&["new"]);
+    std::fs::write(&lock, &original).unwrap();
+    assert!(!run.ok, "new with a broken lock file succeeded:\n{}", run.out);
+    assert!(run.out.contains("node_modules was not installed from this package-lock.json: npm ci"), "{}", run.out);
+    assert!(run.out.contains("the node container has exited"), "{}", run.out);
+    assert!(run.seconds < 60.0, "the wait took {:.0}s to notice the exited node container", run.seconds);
+    // The lock file it was installed from, back: no reinstall, the dev server answers.
+    s.ok(&["new"]);
+    assert_eq!(get(FRONTEND_PORT, "/").0, 200, "the dev server answers again");
+    let logs = s.ok(&["compose", "logs", "node"]);
+    assert_eq!(logs.matches("was not installed from this package-lock.json").count(), 1, "{logs}");
+
     // The seed users are there; initdb again keeps every row.
     assert_eq!(s.sql("select email from users order by email"), "admin@example.com\nuser@example.com");
     s.sql("insert into users (email, name, hashed_password, admin) values ('e2e@example.com', 'E2E', 'x', false)");

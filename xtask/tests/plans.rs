@@ -10,7 +10,7 @@ use xtask::cli::{self, Command, Deploy};
 use xtask::config::Config;
 use xtask::plan::{Action, Plan};
 use xtask::project::EngineSetup;
-use xtask::project::{Facts, Flavor, Project};
+use xtask::project::{Facts, Flavor, Inputs, Project};
 
 const ROOT: &str = "/srv/recordsponge";
 
@@ -32,6 +32,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+            inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
         },
     }
 }

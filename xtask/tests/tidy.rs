@@ -263,3 +263,28 @@ fn every_cargo_xtask_line_in_the_repository_parses() {
     assert!(checked > 150, "only {checked} command lines found");
     assert!(bad.is_empty(), "command lines that do not parse:\n{}", bad.join("\n"));
 }
+
+/// A release's base images are named by the content of their inputs (`images.backend_inputs`,
+/// `images.frontend_inputs`): those must be the Dockerfile and every file it copies, or a change
+/// of one would ship under an old name.
+#[test]
+fn the_base_images_inputs_are_their_dockerfiles_and_what_they_copy() {
+    let root = xtask::root().unwrap();
+    let config = xtask::config::Config::load(&root.join(xtask::CONFIG)).unwrap();
+    for (dir, inputs) in [
+        (&config.paths.backend, &config.images.backend_inputs),
+        (&config.paths.frontend, &config.images.frontend_inputs),
+    ] {
+        let dockerfile = std::fs::read_to_string(root.join(dir).join("Dockerfile")).unwrap();
+        let mut copied: Vec<String> = vec!["Dockerfile".into()];
+        for line in dockerfile.lines().filter(|l| l.starts_with("COPY ")) {
+            let words: Vec<&str> = line.split_whitespace().skip(1).filter(|w| !w.starts_with("--")).collect();
+            // The optional CA bundle (`cert[s]`) is this machine's, never an input of the commit.
+            copied.extend(words[..words.len() - 1].iter().filter(|w| **w != "cert[s]").map(|w| w.to_string()));
+        }
+        let (mut copied, mut inputs) = (copied, inputs.clone());
+        copied.sort();
+        inputs.sort();
+        assert_eq!(copied, inputs, "{}/Dockerfile copies other files than the configuration names", dir.display());
+    }
+}

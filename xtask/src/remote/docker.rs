@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
 
 use super::ssh::words;
-use super::target::COMMIT_LABEL;
+use super::target::{BACKEND_LABEL, COMMIT_LABEL, FRONTEND_LABEL};
 
 /// How long a release gets to finish its requests when it is stopped.
 const STOP_SECONDS: &str = "30";
@@ -20,6 +20,25 @@ pub fn pull(image: &str) -> Vec<String> {
 /// `docker image inspect` of an image, as JSON (`Image`).
 pub fn inspect_image(image: &str) -> Vec<String> {
     words(&["docker", "image", "inspect", "--format", "{{json .}}", image])
+}
+
+/// An image's labels, as JSON (`built_from`).
+pub fn inspect_labels(image: &str) -> Vec<String> {
+    words(&["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image])
+}
+
+/// What a release image says it was built from (its labels, `inspect_labels`): its commit and
+/// its base images, by tag and image id.
+pub fn built_from(labels: &str) -> Option<String> {
+    let labels: BTreeMap<String, String> = serde_json::from_str(labels.trim()).ok()?;
+    let commit = labels.get(COMMIT_LABEL)?;
+    let mut text = format!("commit {commit}");
+    for (label, what) in [(BACKEND_LABEL, "backend base"), (FRONTEND_LABEL, "frontend base")] {
+        if let Some(base) = labels.get(label) {
+            text.push_str(&format!(", {what} {base}"));
+        }
+    }
+    Some(text)
 }
 
 /// Every container, one JSON object a line (`parse_containers`).
@@ -40,6 +59,11 @@ pub fn remove_force(name: &str) -> Vec<String> {
     words(&["docker", "rm", "--force", name])
 }
 
+/// The state of the container named `name` (running, restarting, exited, ...).
+pub fn states(name: &str) -> Vec<String> {
+    words(&["docker", "ps", "--all", "--filter", &format!("name=^{name}$"), "--format", "{{.State}}"])
+}
+
 /// The last lines of a container's logs.
 pub fn logs_tail(name: &str) -> Vec<String> {
     words(&["docker", "logs", "--tail", "40", name])
@@ -48,6 +72,48 @@ pub fn logs_tail(name: &str) -> Vec<String> {
 /// Removes the images labelled with `label` that no container uses.
 pub fn prune_images(label: &str) -> Vec<String> {
     words(&["docker", "image", "prune", "--all", "--force", "--filter", &format!("label={label}")])
+}
+
+/// The names of an env file's settings, as docker reads the file: each line with its value
+/// replaced by nothing (`NAME=`), so that no value leaves the host; comments and lines without
+/// `=` as they are.
+pub fn env_file_names(file: &str) -> Vec<String> {
+    words(&["sed", "-e", "s/=.*/=/", "--", file])
+}
+
+/// Whether docker would read an env file (`env_file_names`'s output), and whether it sets every
+/// name in `required`: what is wrong, by line number and name only (never a value).
+pub fn env_file_problems(names: &str, required: &[String]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let mut set = std::collections::BTreeSet::new();
+    for (number, line) in names.lines().enumerate().map(|(i, l)| (i + 1, l.trim_start())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, valued) = match line.split_once('=') {
+            Some((name, _)) => (name.trim_start_matches([' ', '\t']), true),
+            None => (line, false),
+        };
+        if name.is_empty() {
+            problems.push(format!("line {number} has no name before its `=`"));
+        } else if name.contains([' ', '\t']) {
+            let first = name.split([' ', '\t']).next().unwrap_or_default();
+            problems.push(format!(
+                "line {number} starts `{first} …`: a name with a space in it, which docker refuses (no `export`, \
+                 no spaces before `=`)"
+            ));
+        } else if valued {
+            set.insert(name);
+        }
+    }
+    let missing: Vec<&str> = required.iter().map(String::as_str).filter(|k| !set.contains(k)).collect();
+    if !missing.is_empty() {
+        problems.push(format!("it sets no {}", missing.join(", ")));
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems.join("; ")),
+    }
 }
 
 /// A release container: what `docker run` needs to start one.
@@ -102,6 +168,9 @@ struct PsLine {
     #[serde(default)]
     ports: String,
     created_at: String,
+    /// `Up 5 minutes (healthy)`, `Exited (137) 2 seconds ago`.
+    #[serde(default)]
+    status: String,
 }
 
 /// A container on the host, from `docker ps`.
@@ -114,6 +183,8 @@ pub struct Container {
     /// The host ports it publishes.
     pub ports: Vec<u16>,
     pub created: String,
+    /// What docker says of it: how long it has run, its health check's verdict.
+    pub status: String,
 }
 
 /// Every container of `ps_all` (one JSON object a line).
@@ -129,6 +200,7 @@ pub fn parse_containers(text: &str) -> Result<Vec<Container>> {
                 name: ps.names,
                 state: ps.state,
                 created: ps.created_at,
+                status: ps.status,
             })
         })
         .collect()
@@ -232,6 +304,34 @@ mod tests {
     }
 
     #[test]
+    fn an_env_file_is_judged_by_its_names_as_docker_reads_it() {
+        let required = ["PGHOST".to_string(), "PGPASSWORD".to_string()];
+        let good = "# the app's settings\n\nPGHOST=\n  PGPASSWORD=\nPASSED_THROUGH\n";
+        assert_eq!(env_file_problems(good, &required), Ok(()));
+        let bad = "PGHOST=\nexport RS_TRIAL_BAD=\n=\n";
+        assert_eq!(
+            env_file_problems(bad, &required).unwrap_err(),
+            "line 2 starts `export …`: a name with a space in it, which docker refuses (no `export`, no spaces \
+             before `=`); line 3 has no name before its `=`; it sets no PGPASSWORD"
+        );
+        // A name without `=` takes its value from the environment of docker's client: not set here.
+        assert!(env_file_problems("PGHOST=\nPGPASSWORD\n", &required).unwrap_err().contains("sets no PGPASSWORD"));
+        assert_eq!(env_file_names("/etc/e.env"), ["sed", "-e", "s/=.*/=/", "--", "/etc/e.env"]);
+    }
+
+    #[test]
+    fn a_release_says_what_it_was_built_from() {
+        let labels = r#"{"org.recordsponge.commit":"c0ffee","org.recordsponge.backend-base":"rs:backend-1 sha256:b","org.recordsponge.frontend-base":"rs:frontend-2 sha256:f","other":"x"}"#;
+        assert_eq!(
+            built_from(labels).unwrap(),
+            "commit c0ffee, backend base rs:backend-1 sha256:b, frontend base rs:frontend-2 sha256:f"
+        );
+        assert_eq!(built_from("null"), None, "an image without labels");
+        assert_eq!(built_from(""), None, "nothing read");
+        assert_eq!(inspect_labels("i").join(" "), "docker image inspect --format {{json .Config.Labels}} i");
+    }
+
+    #[test]
     fn a_release_runs_detached_with_its_labels_env_file_loopback_port_and_syslog() {
         let labels = ["org.recordsponge.env=staging".to_string()];
         let env = ["RS_RELEASE=r1".to_string()];
@@ -255,6 +355,7 @@ mod tests {
         assert_eq!(remove("r1"), ["docker", "rm", "r1"]);
         assert_eq!(remove_force("r1"), ["docker", "rm", "--force", "r1"]);
         assert_eq!(logs_tail("r1"), ["docker", "logs", "--tail", "40", "r1"]);
+        assert_eq!(states("r1"), ["docker", "ps", "--all", "--filter", "name=^r1$", "--format", "{{.State}}"]);
         assert_eq!(pull("i:t"), ["docker", "pull", "i:t"]);
         assert_eq!(inspect_image("i:t"), ["docker", "image", "inspect", "--format", "{{json .}}", "i:t"]);
         assert_eq!(ps_all(), ["docker", "ps", "--all", "--no-trunc", "--format", "{{json .}}"]);

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use super::docker::{self, parse_containers, Container};
+use super::log::{parse_log, Attempt};
 use super::nginx::{self, sudo_list, upstream_port};
 use super::ssh::{words, write_file};
 use super::target::{self, serving_release, short, Target, COMMIT_LABEL, DIGEST_LABEL, ENV_LABEL};
@@ -88,12 +89,20 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
             &format!(
                 "%{{live}}, %{{live_digest}} = the release nginx serves; %{{new_port}} = the lowest of ports {}..{} no \
                  running container publishes; %{{retire}} = the releases running now; %{{prune}} = stopped releases \
-                 beyond the newest {keep}; from %{{upstream}}, %{{containers}} and %{{serving}}",
+                 beyond the newest {keep}; from %{{upstream}}, %{{containers}}, %{{serving}} and %{{log}}",
                 ports[0], ports[1]
             ),
             move |vars| {
                 let containers = parse_containers(vars.get("containers"))?;
-                let a = assess(&env, ports, keep, vars.get("upstream"), &containers, vars.get("serving"))?;
+                let attempts = parse_log(vars.get("log"));
+                let last_good = attempts.iter().rev().find(|a| a.result == "ok").map(|a| a.release.as_str());
+                let found = Found {
+                    upstream: vars.get("upstream"),
+                    containers: &containers,
+                    serving: vars.get("serving"),
+                    last_good,
+                };
+                let a = assess(&env, ports, keep, &found)?;
                 let mut decided = Decided::default()
                     .set("live", a.live.map(|c| c.name.clone()).unwrap_or_default())
                     .set("live_digest", a.live.and_then(|c| c.labels.get(DIGEST_LABEL).cloned()).unwrap_or_default())
@@ -162,6 +171,7 @@ fn healthy(p: &Project, t: &Target) -> Action {
         timeout: Duration::from_secs(e.health_timeout),
         service: new.clone(),
         logs: t.ssh(p, &docker::logs_tail(new)),
+        states: Some(t.ssh(p, &docker::states(new))),
     })
 }
 
@@ -186,6 +196,7 @@ fn answers_through_nginx(p: &Project, t: &Target) -> Action {
         timeout: Duration::from_secs(30),
         service: format!("{} through nginx", e.check_url),
         logs: t.ssh(p, &docker::logs_tail(new)),
+        states: None,
     })
 }
 
@@ -197,6 +208,7 @@ fn drained(p: &Project, t: &Target) -> Action {
         timeout: Duration::from_secs(100),
         service: "nginx's old workers to finish their requests".into(),
         logs: t.ssh(p, &nginx::workers_in_detail()),
+        states: None,
     })
 }
 
@@ -233,18 +245,70 @@ pub struct Assessment<'a> {
     pub notes: Vec<String>,
 }
 
-/// Decides a switch from the host's truth (see `Assessment`).
-pub fn assess<'a>(
+/// The environment serves: what answers through nginx is a release, running and not unhealthy,
+/// and the one the release log last recorded as serving.
+pub fn serves(p: &Project, t: &Target) -> Check {
+    let url = &t.env.check_url;
+    let env = t.name.clone();
+    Check::Judged {
+        what: format!("{} serves through nginx ({url}): a release runs, healthy, as the release log says", t.name),
+        probes: vec![target::ask_serving_cmd(p, t), t.ssh(p, &docker::ps_all()), t.cat_state(p, "releases.log")],
+        judge: crate::checks::Judge::new("what serves, against what runs and the release log", move |out| {
+            let containers = parse_containers(&out[1]).map_err(|e| e.to_string())?;
+            judge_serving(&env, serving_release(&out[0]), &containers, &parse_log(&out[2]))
+        }),
+        fix: format!(
+            "the problem names the command that fixes it; `cargo xtask releases {}` shows what runs and the history",
+            t.name
+        ),
+    }
+}
+
+/// Whether the release that answers (`serving`) runs, healthy, and is the release log's last
+/// good one; else what is wrong and the command that fixes it.
+pub fn judge_serving(
     env: &str,
-    ports: [u16; 2],
-    keep: usize,
-    upstream: &str,
-    containers: &'a [Container],
-    serving: &str,
-) -> Result<Assessment<'a>> {
+    serving: Option<&str>,
+    containers: &[Container],
+    log: &[Attempt],
+) -> Result<(), String> {
+    let last_good = log.iter().rev().find(|a| a.result == "ok").map(|a| a.release.as_str());
+    let back = match last_good {
+        Some(release) => format!("`cargo xtask rollback {env} {release}` brings the last good release back"),
+        None => format!("`cargo xtask staging` or `cargo xtask deploy {env}` deploys one"),
+    };
+    let Some(name) = serving else { return Err(format!("no release answers (502, or nothing at all): {back}")) };
+    match containers.iter().find(|c| c.name == name) {
+        None => return Err(format!("{name} answers, but no such container runs on the host: {back}")),
+        Some(c) if c.status.contains("(unhealthy)") => {
+            return Err(format!("{name} answers, but docker says it is unhealthy ({}): {back}", c.status))
+        }
+        Some(_) => {}
+    }
+    match last_good {
+        Some(good) if good != name => Err(format!(
+            "{name} answers, but the release log's last good release is {good}: a deploy was cut off after the \
+             switch? `cargo xtask rollback {env} {name}` records it, `cargo xtask rollback {env} {good}` goes back"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What a switch finds on the host: nginx's upstream file, the containers, the headers of what
+/// answers through nginx, and the release the release log last recorded as serving.
+pub struct Found<'a> {
+    pub upstream: &'a str,
+    pub containers: &'a [Container],
+    pub serving: &'a str,
+    pub last_good: Option<&'a str>,
+}
+
+/// Decides a switch from the host's truth (see `Assessment`).
+pub fn assess<'a>(env: &str, ports: [u16; 2], keep: usize, found: &Found<'a>) -> Result<Assessment<'a>> {
+    let containers = found.containers;
     let running = |c: &&Container| c.state == "running";
-    let port = upstream_port(upstream);
-    let named = serving_release(serving);
+    let port = upstream_port(found.upstream);
+    let named = serving_release(found.serving);
     let by_name = named.and_then(|n| containers.iter().filter(running).find(|c| c.name == n));
     let by_port = port.and_then(|port| containers.iter().filter(running).find(|c| c.ports.contains(&port)));
     let live = by_name.or(by_port);
@@ -284,13 +348,20 @@ pub fn assess<'a>(
         if live.is_some_and(|l| l.name == c.name) {
             continue;
         }
-        notes.push(format!(
-            "left by an interrupted deploy: {} ({}, port {}, created {}): it does not serve, and is stopped once the new release serves",
-            c.name,
-            c.state,
-            c.ports.first().map(|p| p.to_string()).unwrap_or("-".into()),
-            c.created
-        ));
+        let port_of = c.ports.first().map(|p| p.to_string()).unwrap_or("-".into());
+        notes.push(if found.last_good == Some(c.name.as_str()) {
+            format!(
+                "{} ({}, port {port_of}) served last, as the release log says, but nginx does not reach it now: \
+                 it is stopped once the new release serves",
+                c.name, c.state
+            )
+        } else {
+            format!(
+                "left by an interrupted deploy: {} ({}, port {port_of}, created {}): it does not serve, and is stopped \
+                 once the new release serves",
+                c.name, c.state, c.created
+            )
+        });
         retire.push(c.name.clone());
     }
     let taken: Vec<u16> = containers.iter().filter(running).flat_map(|c| c.ports.iter().copied()).chain(port).collect();
@@ -330,7 +401,8 @@ mod tests {
         serving: &str,
     ) -> (Option<String>, u16, Vec<String>, Vec<String>, Vec<String>) {
         let containers = parse_containers(&lines.join("\n")).unwrap();
-        let a = assess("staging", [3032, 3039], 2, upstream, &containers, serving).unwrap();
+        let found = Found { upstream, containers: &containers, serving, last_good: None };
+        let a = assess("staging", [3032, 3039], 2, &found).unwrap();
         (a.live.map(|c| c.name.clone()), a.new_port, a.retire, a.prune, a.notes)
     }
 
@@ -424,7 +496,50 @@ mod tests {
         assert_eq!(notes[0], "no release serves yet (nginx's upstream names no port)");
         let full: Vec<String> = (3032..=3039).map(|p| ps(&format!("x{p}"), "running", None, Some(p), "1")).collect();
         let containers = parse_containers(&full.join("\n")).unwrap();
-        let err = assess("staging", [3032, 3039], 2, "", &containers, "").unwrap_err().to_string();
+        let found = Found { upstream: "", containers: &containers, serving: "", last_good: None };
+        let err = assess("staging", [3032, 3039], 2, &found).unwrap_err().to_string();
         assert!(err.contains("every port of 3032..3039 is published"), "{err}");
+    }
+
+    #[test]
+    fn a_release_that_served_before_the_upstream_drifted_is_named_as_such() {
+        // The upstream names a port where nothing listens: nothing answers through nginx, and the
+        // release the log last recorded as serving still runs.
+        let lines = [ps("rs-1", "running", Some("staging"), Some(3033), "1")];
+        let containers = parse_containers(&lines.join("\n")).unwrap();
+        let drifted = "upstream recordsponge_staging { server 127.0.0.1:3039; }\n";
+        let found = Found { upstream: drifted, containers: &containers, serving: "", last_good: Some("rs-1") };
+        let a = assess("staging", [3032, 3039], 2, &found).unwrap();
+        assert_eq!(a.live, None);
+        assert_eq!(a.retire, ["rs-1"]);
+        assert!(a.notes[0].contains("nginx's upstream names port 3039, where no container runs"), "{:?}", a.notes);
+        assert!(
+            a.notes[1].starts_with("rs-1 (running, port 3033) served last, as the release log says"),
+            "{:?}",
+            a.notes
+        );
+        assert!(!a.notes.iter().any(|n| n.contains("interrupted")), "{:?}", a.notes);
+    }
+
+    #[test]
+    fn the_environment_serves_only_when_the_release_that_answers_runs_and_is_the_last_good_one() {
+        let log = parse_log("t\tana\tdeploy\trs-2\ti\td\tc\tstarted\nt\tana\tdeploy\trs-2\ti\td\tc\tok\n");
+        let up = |status: &str| {
+            let line = serde_json::json!({"Names": "rs-2", "State": "running", "Labels": "", "Ports": "",
+                "CreatedAt": "1", "Status": status});
+            parse_containers(&line.to_string()).unwrap()
+        };
+        assert_eq!(judge_serving("staging", Some("rs-2"), &up("Up 2 minutes (healthy)"), &log), Ok(()));
+        let dead = judge_serving("staging", None, &up("Exited (137) 1 second ago"), &log).unwrap_err();
+        assert!(
+            dead.starts_with("no release answers") && dead.contains("`cargo xtask rollback staging rs-2`"),
+            "{dead}"
+        );
+        let sick = judge_serving("staging", Some("rs-2"), &up("Up 1 minute (unhealthy)"), &log).unwrap_err();
+        assert!(sick.contains("docker says it is unhealthy"), "{sick}");
+        let other = judge_serving("staging", Some("rs-3"), &up("Up"), &log).unwrap_err();
+        assert!(other.contains("no such container"), "{other}");
+        let empty = judge_serving("staging", None, &[], &[]).unwrap_err();
+        assert!(empty.contains("`cargo xtask deploy staging` deploys one"), "{empty}");
     }
 }

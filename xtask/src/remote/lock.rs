@@ -34,7 +34,7 @@ pub fn list() -> Vec<String> {
 /// The lock is free (a shared flock for an instant, which a deploy's keeper waits out).
 pub fn free(p: &Project, t: &Target) -> Check {
     Check::Free {
-        what: format!("the {} deploy lock on {} is free", t.name, t.env.host),
+        what: format!("the {} deploy lock on {}", t.name, t.env.host),
         probe: t.ssh(p, &probe(&t.state(p, "lock"), &["true"])),
         taken: TAKEN,
         holder: t.ssh(p, &["cat", &t.state(p, "holder")]),

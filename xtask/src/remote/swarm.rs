@@ -80,6 +80,53 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
     checks
 }
 
+/// The environment serves: what answers through the proxy is the release the service runs,
+/// with every replica running.
+pub fn serves(p: &Project, t: &Target) -> Check {
+    let (url, service, replicas, env) = (&t.env.check_url, service(t), t.env.replicas, t.name.clone());
+    Check::Judged {
+        what: format!("{} serves through its proxy ({url}): the service's release, every replica running", t.name),
+        probes: vec![
+            target::ask_serving_cmd(p, t),
+            t.ssh(p, &inspect_service(&service)),
+            t.ssh(p, &tasks(&service, false)),
+        ],
+        judge: crate::checks::Judge::new("what serves, against the service and its tasks", move |out| {
+            judge_serving(&env, serving_release(&out[0]), Service::parse(&out[1]).as_ref(), &out[2], replicas)
+        }),
+        fix: format!(
+            "the problem says what is wrong; `cargo xtask releases {}` shows the service, its tasks and nodes",
+            t.name
+        ),
+    }
+}
+
+/// Whether the proxy serves the service's release, with `replicas` tasks of it running.
+pub fn judge_serving(
+    env: &str,
+    serving: Option<&str>,
+    service: Option<&Service>,
+    tasks: &str,
+    replicas: u32,
+) -> Result<(), String> {
+    let Some(s) = service else {
+        return Err(format!("the stack has no app service: `cargo xtask deploy {env}` makes it"));
+    };
+    let running = tasks
+        .lines()
+        .filter_map(|l| serde_json::from_str::<TaskJson>(l).ok())
+        .filter(|t| t.desired_state == "Running" && t.current_state.starts_with("Running"))
+        .count();
+    match serving {
+        None => Err(format!("nothing answers through the proxy, though the service runs {}", s.release)),
+        Some(name) if name != s.release => Err(format!("{name} answers, but the service runs {}", s.release)),
+        Some(_) if running < replicas as usize => {
+            Err(format!("{running} of {replicas} tasks of {} run (Swarm starts the others where it can)", s.release))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// Whether the host is a manager (`true`).
 fn is_manager() -> Vec<String> {
     words(&["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"])
@@ -235,6 +282,7 @@ fn wait_for_rollout(p: &Project, t: &Target, plan: &mut Plan) {
             timeout: rollout,
             service: format!("the update of {service}"),
             logs: t.ssh(p, &tasks(&service, true)),
+            states: None,
         }),
     )
     .hint(&format!(
@@ -250,6 +298,7 @@ fn wait_for_rollout(p: &Project, t: &Target, plan: &mut Plan) {
             timeout: rollout,
             service: format!("{} through the proxy", e.check_url),
             logs: t.ssh(p, &tasks(&format!("{}_proxy", e.container), true)),
+            states: None,
         }),
     );
 }
@@ -497,5 +546,19 @@ mod tests {
             stack_deploy(&["IMAGE=i".into(), "RELEASE=r".into()], "st").join(" "),
             "env IMAGE=i RELEASE=r docker stack deploy --with-registry-auth --compose-file - st"
         );
+    }
+
+    #[test]
+    fn the_environment_serves_when_the_proxy_answers_from_the_services_release_on_every_replica() {
+        let s = Service::parse(include_str!("testdata/service-inspect.json"));
+        let tasks = include_str!("testdata/service-ps.jsonl");
+        assert_eq!(judge_serving("st", Some("rs-staging-2"), s.as_ref(), tasks, 2), Ok(()));
+        let short = judge_serving("st", Some("rs-staging-2"), s.as_ref(), tasks, 3).unwrap_err();
+        assert!(short.starts_with("2 of 3 tasks of rs-staging-2 run"), "{short}");
+        assert!(judge_serving("st", Some("rs-staging-1"), s.as_ref(), tasks, 2)
+            .unwrap_err()
+            .contains("the service runs rs-staging-2"));
+        assert!(judge_serving("st", None, s.as_ref(), tasks, 2).unwrap_err().starts_with("nothing answers"));
+        assert!(judge_serving("st", None, None, "", 2).unwrap_err().contains("`cargo xtask deploy st` makes it"));
     }
 }

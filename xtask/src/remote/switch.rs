@@ -6,7 +6,7 @@ use super::docker;
 use super::log;
 use super::target::{reach_checks, short, Target};
 use super::{host, lock, swarm};
-use crate::checks::{registry_of, Check};
+use crate::checks::{registry_of, Check, Judge};
 use crate::cmd::sh;
 use crate::config::Engine;
 use crate::plan::{Action, Decided, Decision, Plan};
@@ -48,6 +48,7 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
                 user = t.user
             ),
         ),
+        env_file(p, t),
         lock::free(p, t),
     ]);
     checks.extend(match t.env.engine {
@@ -55,6 +56,34 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         Engine::Swarm => swarm::checks(p, t),
     });
     checks
+}
+
+/// The env file is one docker reads, and it sets the settings the app needs
+/// (`deploy.env_keys`): judged by the names of its settings only (their values stay on the host).
+fn env_file(p: &Project, t: &Target) -> Check {
+    let (host, file) = (&t.env.host, &t.env.env_file);
+    let required = p.config.deploy.env_keys.clone();
+    Check::Judged {
+        what: format!("{file} on {host} is an env file docker reads, with {}", required.join(", ")),
+        probes: vec![t.ssh(p, &docker::env_file_names(file))],
+        judge: Judge::new("the env file's names, as docker reads them", move |outputs| {
+            docker::env_file_problems(&outputs[0], &required)
+        }),
+        fix: format!(
+            "on {host}, as root: edit {file}: a line `NAME=value` for each setting (no `export`, no spaces before \
+             `=`), among them {} (config/nginx/README.md)",
+            p.config.deploy.env_keys.join(", ")
+        ),
+    }
+}
+
+/// The environment serves (`doctor ENV`): the engine's judge of what answers, what runs and
+/// what the release log says.
+pub fn serves(p: &Project, t: &Target) -> Check {
+    match t.env.engine {
+        Engine::Host => host::serves(p, t),
+        Engine::Swarm => swarm::serves(p, t),
+    }
 }
 
 /// A deploy of `image` (and, for `staging`/`prod`, first `build`, under the lock) through the

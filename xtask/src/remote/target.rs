@@ -17,6 +17,9 @@ pub const ENV_LABEL: &str = "org.recordsponge.env";
 pub const DIGEST_LABEL: &str = "org.recordsponge.digest";
 /// The label the deployable image carries its commit in (`cargo xtask image` sets it).
 pub const COMMIT_LABEL: &str = "org.recordsponge.commit";
+/// The labels the deployable image names its base images in: `TAG IMAGE_ID` each.
+pub const BACKEND_LABEL: &str = "org.recordsponge.backend-base";
+pub const FRONTEND_LABEL: &str = "org.recordsponge.frontend-base";
 /// The header every response of a release names it in (`RS_RELEASE`).
 pub const RELEASE_HEADER: &str = "x-recordsponge-release";
 
@@ -106,9 +109,13 @@ pub fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
 /// Asks the environment's public URL, from its host, which release answers: the response's
 /// headers, into `%{serving}` (`serving_release` reads them; empty when nothing answers).
 pub fn ask_serving(p: &Project, t: &Target) -> Action {
+    Action::Capture { cmd: ask_serving_cmd(p, t), var: "serving".into(), optional: true }
+}
+
+/// `curl` of the environment's public URL, on its host: the response's headers.
+pub fn ask_serving_cmd(p: &Project, t: &Target) -> Cmd {
     let url = &t.env.check_url;
-    let curl = ["curl", "--silent", "--max-time", "5", "--dump-header", "-", "--output", "/dev/null", url];
-    Action::Capture { cmd: t.ssh(p, &curl), var: "serving".into(), optional: true }
+    t.ssh(p, &["curl", "--silent", "--max-time", "5", "--dump-header", "-", "--output", "/dev/null", url])
 }
 
 /// The release named by a response's headers (`curl --dump-header -`).

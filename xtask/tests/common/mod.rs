@@ -50,7 +50,8 @@ impl Xtask {
     pub fn command_with(&self, config: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.arg("--config").arg(config).args(args).current_dir(&self.root).stdin(Stdio::null());
-        cmd.env_remove("RS_ENV").env_remove("DEPLOY_TAG");
+        // The checkout is the working directory's (never the one cargo built the tests in).
+        cmd.env_remove("RS_ENV").env_remove("DEPLOY_TAG").env_remove("CARGO_MANIFEST_DIR");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
