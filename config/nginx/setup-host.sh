@@ -82,9 +82,16 @@ fi
 case $(getent shadow "$user" | cut -d: -f2) in
   '!'*) usermod --password '*' "$user"; say "$user: unlocked for key logins (password login stays off)" ;;
 esac
-getent group docker > /dev/null || groupadd --system docker
-id -nG "$user" | tr ' ' '\n' | grep -qx docker || { usermod -aG docker "$user"; say "$user: added to the docker group"; }
+# docker: its engine; recordsponge: the deploy users of this host (their shared state directory).
+for group in docker recordsponge; do
+  getent group "$group" > /dev/null || groupadd --system "$group"
+  id -nG "$user" | tr ' ' '\n' | grep -qx "$group" || { usermod -aG "$group" "$user"; say "$user: added to the $group group"; }
+done
 home=$(getent passwd "$user" | cut -d: -f6)
+# The deploy user owns its home: a link it made there would have root hand the link's target over.
+for path in "$home/.ssh" "$home/.ssh/authorized_keys"; do
+  [ ! -L "$path" ] || die "$path is a symbolic link: as root this script would hand its target to $user; remove it, then run this again"
+done
 install -d -m 700 -o "$user" -g "$user" "$home/.ssh"
 [ -e "$home/.ssh/authorized_keys" ] || install -m 600 -o "$user" -g "$user" /dev/null "$home/.ssh/authorized_keys"
 if [ -n "$keys" ]; then
@@ -94,8 +101,9 @@ if [ -n "$keys" ]; then
 fi
 
 # 3. The environments' env files (KEY=value lines the containers get; the database password
-# among them): readable by the deploy user only. Existing ones keep what they hold.
-install -d -m 750 -o root -g "$user" /etc/recordsponge
+# among them): each readable by its deploy user only (a host may have one deploy user per
+# environment: config/nginx/README.md). Existing ones keep what they hold.
+install -d -m 711 -o root -g root /etc/recordsponge
 for spec in "${envs[@]}"; do
   env=${spec%%[=@]*}
   file=/etc/recordsponge/$env.env
@@ -113,8 +121,10 @@ ENV
   chmod 600 "$file"
 done
 
-# 4. The deploy's state: each environment's lock and release log.
-install -d -m 750 -o "$user" -g "$user" /var/lib/recordsponge
+# 4. The deploy's state: each environment's lock and release log, made by its deploy user; the
+# deploy users of the host share the directory (group recordsponge), none may remove another's
+# files (sticky).
+install -d -m 1770 -o root -g recordsponge /var/lib/recordsponge
 
 # 5. nginx: one site per environment, proxying to the upstream file the deploy rewrites.
 if [ -n "$nginx" ]; then
@@ -137,10 +147,10 @@ if [ -n "$nginx" ]; then
   done
   [ ! -e /etc/nginx/sites-enabled/default ] || { rm -f /etc/nginx/sites-enabled/default; say "disabled nginx's default site"; }
   # The deploy user may test and reload nginx, nothing else, without a password (`sudo -n`).
-  sudoers=/etc/sudoers.d/recordsponge
+  sudoers=/etc/sudoers.d/recordsponge-$user
   rule="$user ALL=(root) NOPASSWD: $nginx_bin -t, $nginx_bin -s reload"
   if [ "$(cat "$sudoers" 2> /dev/null)" != "$rule" ]; then
-    tmp=$(mktemp /etc/sudoers.d/.recordsponge.XXXXXX)
+    tmp=$(mktemp "/etc/sudoers.d/.recordsponge-$user.XXXXXX")
     printf '%s\n' "$rule" > "$tmp"
     chmod 440 "$tmp"
     visudo -cqf "$tmp" || { rm -f "$tmp"; die "visudo rejects: $rule"; }
@@ -197,7 +207,16 @@ else
   if [ -z "$nginx" ]; then :; elif running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; say "started nginx"; fi
   if [ -x /usr/sbin/sshd ]; then
     mkdir -p /run/sshd
-    if ! running sshd; then /usr/sbin/sshd; say "started sshd"; elif [ -n "$reload_sshd" ]; then pkill -HUP -x sshd; fi
+    # The listener alone, by its pid file: every session (this one, a deploy's lock) is an sshd
+    # too, and a signal to them all would cut them.
+    listener=$(cat /run/sshd.pid 2> /dev/null || true)
+    if [ -n "$listener" ] && [ "$(ps -o comm= -p "$listener" 2> /dev/null)" = sshd ]; then
+      [ -z "$reload_sshd" ] || { kill -HUP "$listener"; say "reloaded sshd (its listener, pid $listener)"; }
+    elif ! running sshd; then
+      /usr/sbin/sshd; say "started sshd"
+    elif [ -n "$reload_sshd" ]; then
+      say "note: sshd runs without /run/sshd.pid: reload its listener yourself to apply /etc/ssh/sshd_config.d/recordsponge.conf"
+    fi
   fi
 fi
 for _ in $(seq 100); do docker info > /dev/null 2>&1 && break; sleep 0.2; done

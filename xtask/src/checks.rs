@@ -26,6 +26,10 @@ pub enum Check {
     /// The outputs of `probes` (each must succeed) pass `judge`, a pure function that says what
     /// is wrong (a file's syntax, which release serves): for what one probe's success cannot say.
     Judged { what: String, probes: Vec<Cmd>, judge: Judge, fix: String },
+    /// `check`, verified only once `guard` holds (nginx's `nginx -t`, which loads the upstream
+    /// file as root, only once that file holds what a deploy writes): the guard's failure is
+    /// the check's.
+    Guarded { guard: Box<Check>, check: Box<Check> },
     /// `host` answers over ssh (`probe` is `ssh HOST true`): checked before the checks that
     /// need it, which are not run when it fails (they would all fail for the same reason), and
     /// their ssh connections then share the one it opened.
@@ -82,6 +86,7 @@ impl Check {
             | Check::Free { probe, .. }
             | Check::AllLines { probe, .. } => probe,
             Check::Judged { probes, .. } => probes.first()?,
+            Check::Guarded { guard, .. } => return guard.ssh_host(),
             _ => return None,
         };
         if probe.program != "ssh" {
@@ -99,6 +104,7 @@ impl Check {
             }
             Check::Tool { program, min: None, .. } => format!("`{program}` is on PATH"),
             Check::Probe { what, .. } | Check::Judged { what, .. } => what.clone(),
+            Check::Guarded { guard, check } => format!("{} (once {})", check.describe(), guard.describe()),
             Check::Running { service, .. } => format!("the {service} service is running"),
             Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
             Check::AllLines { what, .. } => what.clone(),
@@ -136,6 +142,7 @@ impl Check {
                 }
             }
             Check::NpmScript { package, script, command } => verify_npm_script(package, script, command),
+            Check::Guarded { guard, check } => guard.verify(yes).and_then(|()| check.verify(yes)),
             Check::Reach { host, probe, fix } => match output(probe) {
                 Ok(_) => Ok(()),
                 Err(err) => fail(format!("ssh to {host} works without prompts: no ({err})"), fix.as_str()),
@@ -230,7 +237,8 @@ fn verify_clean(root: &Path) -> Result<(), Failure> {
     let files: Vec<&str> = status.lines().map(str::trim).take(5).collect();
     fail(
         format!(
-            "the working tree has uncommitted changes ({}): the image would ship code that no commit describes",
+            "the working tree has uncommitted changes ({}): they would not ship (a release is built from the commit \
+             alone), which is rarely what you mean",
             files.join(", ")
         ),
         "commit them, or set them aside with `git stash --include-untracked`",

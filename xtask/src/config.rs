@@ -249,82 +249,154 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let config: Config = basic_toml::from_str(text)
             .map_err(|err| anyhow::anyhow!("{}: invalid configuration: {err}", path.display()))?;
-        config.validate().with_context(|| format!("{}: invalid configuration", path.display()))?;
+        config.validate().map_err(|Invalid { key, why }| {
+            let line = line_of(text, &key).map(|n| format!(":{n}")).unwrap_or_default();
+            anyhow::anyhow!("{}{line}: invalid configuration: {key}: {why}", path.display())
+        })?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<()> {
-        check_name("compose.project", &self.compose.project)?;
+    /// Every value that names something a command runs, reads or writes is checked before any
+    /// plan is built: names, paths, URLs and image references by their grammar, so that none can
+    /// become an option or more than one word on a command line.
+    fn validate(&self) -> Valid {
+        let (c, p, d) = (&self.compose, &self.paths, &self.deploy);
+        name("compose.project", &c.project)?;
+        relative("compose.file", &c.file)?;
+        c.env_files.iter().try_for_each(|f| relative("compose.env_files", f))?;
+        for (key, path) in [
+            ("paths.backend", &p.backend),
+            ("paths.frontend", &p.frontend),
+            ("paths.frontend_build", &p.frontend_build),
+        ] {
+            relative(key, path)?;
+        }
         for (key, service) in [
             ("services.backend", &self.services.backend),
             ("services.frontend", &self.services.frontend),
             ("services.database", &self.services.database),
         ] {
-            check_name(key, service)?;
+            name(key, service)?;
         }
-        for (name, env) in &self.environments {
-            check_env_name(name).with_context(|| format!("in [environments.{name}]"))?;
-            self.validate_environment(name, env)?;
+        name("database.name", &self.database.name)?;
+        absolute("database.init_script", &self.database.init_script)?;
+        absolute("database.drop_script", &self.database.drop_script)?;
+        self.validate_images()?;
+        http_path("readiness.health_path", &self.readiness.health_path)?;
+        repository("deploy.repository", &d.repository)?;
+        relative("deploy.dockerfile", &d.dockerfile)?;
+        relative("deploy.build_dir", &d.build_dir)?;
+        d.env_keys.iter().try_for_each(|k| env_name("deploy.env_keys", k))?;
+        if !d.ssh_config.is_empty() {
+            relative_or_absolute("deploy.ssh_config", Path::new(&d.ssh_config))?;
         }
-        if self.environments.is_empty() {
-            bail!("[environments]: at least one deploy environment is needed");
-        }
-        for (key, command) in
-            [("deploy.nginx_test", &self.deploy.nginx_test), ("deploy.nginx_reload", &self.deploy.nginx_reload)]
-        {
+        absolute("deploy.state_dir", &d.state_dir)?;
+        for (key, command) in [("deploy.nginx_test", &d.nginx_test), ("deploy.nginx_reload", &d.nginx_reload)] {
+            program_words(key, command)?;
             if command.first().map(String::as_str) == Some("sudo") && !command.iter().any(|a| a == "-n") {
-                bail!("{key}: sudo without -n would wait for a password that a deploy cannot type: start it with [\"sudo\", \"-n\", ...]");
+                return invalid(key, "sudo without -n would wait for a password that a deploy cannot type: start it with [\"sudo\", \"-n\", ...]");
             }
+        }
+        self.clean.under.iter().try_for_each(|dir| relative("clean.under", dir))?;
+        if self.environments.is_empty() {
+            return invalid("environments", "at least one deploy environment is needed");
+        }
+        for (env_name, env) in &self.environments {
+            let key = format!("environments.{env_name}");
+            check_env_name(env_name).map_err(|e| Invalid { key: key.clone(), why: format!("{e:#}") })?;
+            self.validate_environment(env_name, env)?;
         }
         Ok(())
     }
 
-    fn validate_environment(&self, name: &str, env: &Environment) -> Result<()> {
+    fn validate_images(&self) -> Valid {
+        let i = &self.images;
+        for (key, image) in [
+            ("images.python", &i.python),
+            ("images.node", &i.node),
+            ("images.postgres", &i.postgres),
+            ("images.debian", &i.debian),
+            ("images.backend_dev", &i.backend_dev),
+            ("images.frontend_dev", &i.frontend_dev),
+        ] {
+            reference(key, image)?;
+        }
+        for (key, inputs) in
+            [("images.backend_inputs", &i.backend_inputs), ("images.frontend_inputs", &i.frontend_inputs)]
+        {
+            inputs.iter().try_for_each(|f| relative(key, Path::new(f)))?;
+        }
+        relative("images.recipes", &i.recipes)?;
+        match i.ca_bundle.as_str() {
+            "system" | "none" | "" => Ok(()),
+            file => relative_or_absolute("images.ca_bundle", Path::new(file)),
+        }
+    }
+
+    fn validate_environment(&self, env_name: &str, env: &Environment) -> Valid {
+        let key = |k: &str| format!("environments.{env_name}.{k}");
         let mut host = env.host.chars();
         if !(host.next().is_some_and(|c| c.is_ascii_alphanumeric())
             && host.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
         {
-            bail!("environments.{name}.host: `{}` is not an ssh host alias or user@host", env.host);
+            return invalid(key("host"), format!("`{}` is not an ssh host alias or user@host", env.host));
         }
-        check_name(&format!("environments.{name}.container"), &env.container)?;
+        name(&key("container"), &env.container)?;
         match env.engine {
-            Engine::Host => self.validate_host_engine(name, env)?,
+            Engine::Host => self.validate_host_engine(env_name, env)?,
             Engine::Swarm => {
                 if env.replicas == 0 {
-                    bail!("environments.{name}.replicas: at least 1 (2 keeps one serving while the other is replaced)");
+                    return invalid(key("replicas"), "at least 1 (2 keeps one serving while the other is replaced)");
                 }
-                check_image(&format!("environments.{name}.proxy_image"), &env.proxy_image)?;
+                reference(&key("proxy_image"), &env.proxy_image)?;
             }
         }
-        if !env.health_path.starts_with('/') {
-            bail!("environments.{name}.health_path: must start with `/`");
-        }
+        url(&key("check_url"), &env.check_url)?;
+        absolute(&key("env_file"), &env.env_file)?;
+        http_path(&key("health_path"), &env.health_path)?;
         const FACILITIES: [&str; 10] =
             ["local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "daemon", "user"];
         if !FACILITIES.contains(&env.syslog_facility.as_str()) {
-            bail!(
-                "environments.{name}.syslog_facility: `{}` is not a syslog facility (local0..local7, daemon, user)",
-                env.syslog_facility
+            return invalid(
+                key("syslog_facility"),
+                format!("`{}` is not a syslog facility (local0..local7, daemon, user)", env.syslog_facility),
             );
         }
-        Ok(())
+        match &env.branch {
+            Some(branch) if branch.contains("..") => invalid(key("branch"), format!("`{branch}` is not a git branch")),
+            Some(branch) => word(&key("branch"), branch, "a git branch"),
+            None => Ok(()),
+        }
     }
 
     /// An environment of the `host` engine: its ports, upstream file and name.
-    fn validate_host_engine(&self, name: &str, env: &Environment) -> Result<()> {
-        let (Some(ports), Some(_), Some(upstream_name)) = (env.ports, &env.upstream_file, &env.upstream_name) else {
-            bail!("[environments.{name}]: engine \"host\" needs ports, upstream_file and upstream_name");
+    fn validate_host_engine(&self, env_name: &str, env: &Environment) -> Valid {
+        let key = |k: &str| format!("environments.{env_name}.{k}");
+        let (Some(ports), Some(upstream_file), Some(upstream_name)) =
+            (env.ports, &env.upstream_file, &env.upstream_name)
+        else {
+            return invalid(
+                format!("environments.{env_name}"),
+                "engine \"host\" needs ports, upstream_file and upstream_name",
+            );
         };
         if ports[0] == 0 || ports[0] >= ports[1] {
-            bail!("environments.{name}.ports: [FIRST, LAST], a range of at least two ports (the live release and the next)");
+            return invalid(
+                key("ports"),
+                "[FIRST, LAST], a range of at least two ports (the live release and the next)",
+            );
         }
-        let others = self.environments.range::<str, _>((Excluded(name), Unbounded));
+        let others = self.environments.range::<str, _>((Excluded(env_name), Unbounded));
         for (other, o) in others.filter(|(_, o)| o.engine == Engine::Host && o.host == env.host) {
             if o.ports.is_some_and(|op| op[0] <= ports[1] && ports[0] <= op[1]) {
-                bail!("environments.{name}.ports and environments.{other}.ports overlap on the host {}", env.host);
+                return invalid(
+                    key("ports"),
+                    format!("it overlaps environments.{other}.ports on the host {}", env.host),
+                );
             }
         }
-        check_name(&format!("environments.{name}.upstream_name"), upstream_name)
+        absolute(&key("upstream_file"), upstream_file)?;
+        name(&key("upstream_name"), upstream_name)
     }
 
     /// The deploy environment called `name`, or an error listing the valid ones.
@@ -341,15 +413,201 @@ impl Config {
     }
 }
 
+/// A value of the configuration that is not valid: its key, and why.
+#[derive(Debug)]
+struct Invalid {
+    key: String,
+    why: String,
+}
+
+type Valid = std::result::Result<(), Invalid>;
+
+fn invalid(key: impl Into<String>, why: impl Into<String>) -> Valid {
+    Err(Invalid { key: key.into(), why: why.into() })
+}
+
+/// The line of `key` (`table.sub.key`, or a table) in the configuration's text: the key's line
+/// within its table, else the table's header.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let parts: Vec<&str> = key.split('.').collect();
+    let header = |table: &[&str]| format!("[{}]", table.join("."));
+    for split in (1..=parts.len()).rev() {
+        let (table, leaf) = (&parts[..split], parts.get(split));
+        let Some(start) = lines.iter().position(|l| l.trim() == header(table)) else { continue };
+        let Some(leaf) = leaf else { return Some(start + 1) };
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim_start().starts_with('['))
+            .map_or(lines.len(), |n| start + 1 + n);
+        let found = (start + 1..end)
+            .find(|&n| lines[n].trim_start().strip_prefix(leaf).is_some_and(|rest| rest.trim_start().starts_with('=')));
+        return Some(found.unwrap_or(start) + 1);
+    }
+    None
+}
+
+/// A value that goes on a command line whole: letters, digits and `._/@+,:=~-` (and `\` of a
+/// Windows path), never a leading `-` (it would be read as an option), nothing a shell reads as
+/// syntax (spaces, `;`, `$`, quotes, a newline).
+fn word(key: &str, value: &str, what: &str) -> Valid {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._/@+,:=~-\\".contains(c);
+    if value.is_empty() || value.starts_with('-') || !value.chars().all(safe) {
+        return invalid(
+            key,
+            format!(
+                "`{}` is not {what}: letters, digits and `._/@+,:=~-` only, not starting with `-`",
+                value.escape_debug()
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// Docker's grammar for names (container, project, service): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn check_name(key: &str, value: &str) -> Result<()> {
+fn name(key: &str, value: &str) -> Valid {
     let mut chars = value.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !ok {
-        bail!("{key}: `{value}` is not a valid name (letters, digits, `_`, `.`, `-`, starting with a letter or digit)");
+        return invalid(
+            key,
+            format!(
+                "`{}` is not a valid name (letters, digits, `_`, `.`, `-`, starting with a letter or digit)",
+                value.escape_debug()
+            ),
+        );
     }
     Ok(())
+}
+
+/// An absolute path on a host (or in a container): `/...`, no `..`, one word.
+fn absolute(key: &str, value: &str) -> Valid {
+    word(key, value, "an absolute path")?;
+    if !value.starts_with('/') || value.split('/').any(|part| part == "..") {
+        return invalid(key, format!("`{value}` is not an absolute path (starting with `/`, without `..`)"));
+    }
+    Ok(())
+}
+
+/// A path in the repository, relative to its root: no `..`, no leading `/` or `-`, one word.
+fn relative(key: &str, value: &Path) -> Valid {
+    let text = value.to_string_lossy();
+    word(key, &text, "a path in the repository")?;
+    if value.is_absolute() || value.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return invalid(key, format!("`{text}` is not a path in the repository (relative to it, without `..`)"));
+    }
+    Ok(())
+}
+
+/// A path of this machine, relative or absolute: one word, no leading `-`.
+fn relative_or_absolute(key: &str, value: &Path) -> Valid {
+    word(key, &value.to_string_lossy(), "a path")
+}
+
+/// An `http://` or `https://` URL of letters, digits and `._~:/?#[]@&+,=%-`.
+fn url(key: &str, value: &str) -> Valid {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._~:/?#[]@&+,=%-".contains(c);
+    if !rest.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')) || !value.chars().all(safe)
+    {
+        return invalid(key, format!("`{}` is not an http:// or https:// URL", value.escape_debug()));
+    }
+    Ok(())
+}
+
+/// The path of a URL (`/api/health`): `/` then URL characters only.
+fn http_path(key: &str, value: &str) -> Valid {
+    let ok = value.starts_with('/') && value.chars().all(|c| c.is_ascii_alphanumeric() || "/._~-?=&%".contains(c));
+    if !ok {
+        return invalid(
+            key,
+            format!("`{}` is not a URL path (starting with `/`, URL characters only)", value.escape_debug()),
+        );
+    }
+    Ok(())
+}
+
+/// An environment variable's name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn env_name(key: &str, value: &str) -> Valid {
+    let mut chars = value.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return invalid(key, format!("`{}` is not an environment variable's name", value.escape_debug()));
+    }
+    Ok(())
+}
+
+/// A command (a program and its arguments) run on a host: the program a word (`word`), each
+/// argument of the same characters (an option may start with `-`).
+fn program_words(key: &str, words: &[String]) -> Valid {
+    let Some((program, args)) = words.split_first() else { return invalid(key, "an empty command") };
+    word(key, program, "a program")?;
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._/@+,:=~-".contains(c);
+    match args.iter().find(|a| a.is_empty() || !a.chars().all(safe)) {
+        Some(arg) => {
+            invalid(key, format!("`{}` is not an argument: letters, digits and `._/@+,:=~-` only", arg.escape_debug()))
+        }
+        None => Ok(()),
+    }
+}
+
+/// An image reference by Docker's grammar: `[DOMAIN[:PORT]/]PATH[:TAG][@ALGORITHM:HEX]`.
+fn reference(key: &str, value: &str) -> Valid {
+    if !is_reference(value, true) {
+        return invalid(
+            key,
+            format!("`{}` is not an image reference ([REGISTRY/]NAME[:TAG][@DIGEST])", value.escape_debug()),
+        );
+    }
+    Ok(())
+}
+
+/// A repository: an image reference without tag or digest.
+fn repository(key: &str, value: &str) -> Valid {
+    if !is_reference(value, false) {
+        return invalid(
+            key,
+            format!("`{}` is not an image repository ([REGISTRY/]NAME, no tag)", value.escape_debug()),
+        );
+    }
+    Ok(())
+}
+
+/// Whether `value` is an image reference (`with_tag`: a tag and digest allowed).
+pub fn is_reference(value: &str, with_tag: bool) -> bool {
+    let lower_alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let (rest, digest) = match value.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (value, None),
+    };
+    let digest_ok = digest.is_none_or(|d| {
+        d.split_once(':').is_some_and(|(alg, hex)| {
+            alg.split(['+', '.', '_', '-']).all(lower_alnum)
+                && hex.len() >= 32
+                && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    });
+    let (name, tag) = match rest.rfind(':') {
+        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
+        _ => (rest, None),
+    };
+    let tag_ok = tag.is_none_or(|t| check_tag(t).is_ok());
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let domain =
+        (parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost")).then(|| parts.remove(0));
+    let domain_ok = domain.is_none_or(|d| {
+        let (host, port) = d.split_once(':').map_or((d, None), |(h, p)| (h, Some(p)));
+        host.split('.').all(|c| {
+            !c.is_empty()
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        }) && port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    });
+    let path_ok = !parts.is_empty() && parts.iter().all(|c| is_path_component(c));
+    (with_tag || (tag.is_none() && digest.is_none())) && digest_ok && tag_ok && domain_ok && path_ok
 }
 
 /// An environment name is used in image tags and container names, so it must fit both:
@@ -371,16 +629,31 @@ pub fn check_env_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An image reference that can go on a command line as one word: `[REGISTRY/]NAME[:TAG][@DIGEST]`
-/// of letters, digits and `._-/:@`.
-fn check_image(key: &str, value: &str) -> Result<()> {
-    let mut chars = value.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
-    if !ok {
-        bail!("{key}: `{value}` is not an image reference");
+/// A path component of an image name: lowercase letters and digits in runs separated by one
+/// `.`, one `_`, `__`, or dashes.
+fn is_path_component(component: &str) -> bool {
+    let mut separators = String::new();
+    let mut runs = 0;
+    for c in component.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if runs == 0 && !separators.is_empty() {
+                return false;
+            }
+            let allowed = separators.is_empty()
+                || matches!(separators.as_str(), "." | "_" | "__")
+                || separators.chars().all(|s| s == '-');
+            if !allowed {
+                return false;
+            }
+            separators.clear();
+            runs += 1;
+        } else if matches!(c, '.' | '_' | '-') && runs > 0 {
+            separators.push(c);
+        } else {
+            return false;
+        }
     }
-    Ok(())
+    runs > 0 && separators.is_empty()
 }
 
 /// Docker's grammar for image tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -469,9 +742,97 @@ mod tests {
         let err = error_of(&shipped_with("syslog_facility = \"local1\"", "syslog_facility = \"kern\""));
         assert!(err.contains("`kern` is not a syslog facility"), "{err}");
         let err = error_of(&shipped_with("ports = [3040, 3047]", "ports = [3039, 3047]"));
-        assert!(err.contains("environments.prod.ports and environments.staging.ports overlap"), "{err}");
+        assert!(err.contains("environments.prod.ports: it overlaps environments.staging.ports"), "{err}");
         let err = error_of(&shipped_with("[\"sudo\", \"-n\", \"nginx\", \"-t\"]", "[\"sudo\", \"nginx\", \"-t\"]"));
         assert!(err.contains("deploy.nginx_test: sudo without -n"), "{err}");
+    }
+
+    /// The shipped configuration with `key` of `[table]` set to `value` (TOML).
+    fn with_value(table: &str, key: &str, value: &str) -> (String, usize) {
+        let mut lines: Vec<String> = shipped().lines().map(str::to_string).collect();
+        let start =
+            lines.iter().position(|l| l.trim() == format!("[{table}]")).unwrap_or_else(|| panic!("no [{table}]"));
+        let at = (start + 1..lines.len())
+            .take_while(|&n| !lines[n].starts_with('['))
+            .find(|&n| lines[n].split('=').next().unwrap().trim() == key)
+            .unwrap_or_else(|| panic!("no {key} in [{table}]"));
+        lines[at] = format!("{key} = {value}");
+        (lines.join("\n") + "\n", at + 1)
+    }
+
+    #[test]
+    fn hostile_values_are_refused_naming_the_file_line_and_key() {
+        let keys = [
+            ("compose", "project"),
+            ("compose", "file"),
+            ("paths", "backend"),
+            ("paths", "frontend_build"),
+            ("services", "database"),
+            ("database", "name"),
+            ("database", "init_script"),
+            ("images", "python"),
+            ("images", "backend_dev"),
+            ("images", "recipes"),
+            ("images", "ca_bundle"),
+            ("readiness", "health_path"),
+            ("deploy", "repository"),
+            ("deploy", "dockerfile"),
+            ("deploy", "build_dir"),
+            ("deploy", "ssh_config"),
+            ("deploy", "state_dir"),
+            ("environments.staging", "host"),
+            ("environments.staging", "container"),
+            ("environments.staging", "upstream_file"),
+            ("environments.staging", "upstream_name"),
+            ("environments.staging", "check_url"),
+            ("environments.staging", "env_file"),
+            ("environments.staging", "health_path"),
+            ("environments.prod", "branch"),
+        ];
+        let hostile =
+            ["-delete", "-K/etc/recordsponge/prod.env", "a b", "a;reboot", "$(reboot)", "`id`", "a\nb", "../../etc"];
+        for (table, key) in keys {
+            // A file of this machine may be anywhere: `..` is no harm in these two.
+            let local = ["ssh_config", "ca_bundle"].contains(&key);
+            for value in hostile.iter().filter(|v| !(local && v.starts_with(".."))) {
+                let (text, line) = with_value(table, key, &serde_json::to_string(value).unwrap());
+                let err = format!("{:#}", Config::parse(&text, Path::new("config/recordsponge.toml")).unwrap_err());
+                let at = format!("config/recordsponge.toml:{line}: invalid configuration: {table}.{key}: ");
+                assert!(err.starts_with(&at), "{table}.{key} = {value:?}: {err}");
+            }
+        }
+        for (table, key) in
+            [("deploy", "nginx_test"), ("deploy", "env_keys"), ("clean", "under"), ("images", "backend_inputs")]
+        {
+            for value in [r#"["-x"]"#, r#"["a\nb"]"#, r#"["a b", "$(reboot)"]"#] {
+                let (text, line) = with_value(table, key, value);
+                let err = format!("{:#}", Config::parse(&text, Path::new("c.toml")).unwrap_err());
+                assert!(
+                    err.starts_with(&format!("c.toml:{line}: invalid configuration: {table}.{key}: ")),
+                    "{key} = {value}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn image_references_follow_dockers_grammar() {
+        for good in [
+            "python:3.11-slim-bookworm",
+            "recordsponge/expungeservice",
+            "127.0.0.1:5000/a/b:t",
+            "localhost/x",
+            "reg.example.com/a__b/c-d--e.f:tag_1",
+            "rs@sha256:0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(is_reference(good, true), "{good}");
+        }
+        for bad in ["", "-x", "Upper/case", "a b", "a;b", "a//b", "a:", "a@sha256:xyz", "a/_b", "a..b", "$(x)", "a:b:c"]
+        {
+            assert!(!is_reference(bad, true), "{bad}");
+        }
+        assert!(is_reference("recordsponge/expungeservice", false));
+        assert!(!is_reference("recordsponge/expungeservice:tag", false));
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn rollback(p: &Project, t: &Target, release: Option<&str>) -> Result<Plan> {
             },
         )),
     );
-    switch::switch(p, t, &mut plan, "rollback", "%{image}");
+    switch::switch(p, t, &mut plan, "rollback", "%{image}", "%{image}");
     Ok(plan)
 }
 

@@ -152,7 +152,7 @@ fn doctor(p: &Project, env: Option<&str>) -> Result<()> {
     for name in names {
         serving.push(remote::switch::serves(p, &remote::target::Target::new(p, name)?));
     }
-    tools::doctor(&every_plan(p, env)?, serving)
+    tools::doctor(&every_plan(p, env)?, serving, &remote::target::shared_deploy_users(p))
 }
 
 /// Entry point of the `xtask` binary.

@@ -48,6 +48,9 @@ pub struct Facts {
     /// The user each deploy host's ssh alias logs in as (`ssh -G`), read for the commands that
     /// reach a host: fixes name that user.
     pub ssh_users: std::collections::BTreeMap<String, String>,
+    /// The machine each deploy host's ssh alias reaches (`hostname:port`, as `ssh -G` says): two
+    /// aliases of one machine are one host.
+    pub ssh_machines: std::collections::BTreeMap<String, String>,
     /// What a release's base images are built from, by content, at the commit: read for the
     /// commands that reach a host.
     pub inputs: Inputs,
@@ -92,11 +95,16 @@ impl Facts {
             "" => vec![],
             file => vec!["-F", file],
         };
-        let mut ssh_users = std::collections::BTreeMap::new();
+        let (mut ssh_users, mut ssh_machines) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
         for host in config.environments.values().map(|e| &e.host).filter(|_| remote) {
             let resolved = sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "ssh {ssh_config...} -G {host}")));
-            if let Some(user) = resolved.as_deref().and_then(|r| r.lines().find_map(|l| l.strip_prefix("user "))) {
-                ssh_users.insert(host.clone(), user.to_string());
+            let setting =
+                |key: &str| resolved.as_deref()?.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string);
+            if let Some(user) = setting("user ") {
+                ssh_users.insert(host.clone(), user);
+            }
+            if let (Some(name), Some(port)) = (setting("hostname "), setting("port ")) {
+                ssh_machines.insert(host.clone(), format!("{name}:{port}"));
             }
         }
         // The blobs of each base image's inputs at HEAD, then git's own hash of their list.
@@ -135,6 +143,7 @@ impl Facts {
                 .map(|home| Path::new(&home).join(".ssh"))
                 .filter(|dir| cfg!(unix) && dir.is_dir() && !dir.to_string_lossy().contains(char::is_whitespace)),
             ssh_users,
+            ssh_machines,
             inputs,
         }
     }
@@ -461,6 +470,7 @@ pub fn fixture() -> Project {
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+            ssh_machines: [("recordsponge".to_string(), "recordsponge.com:22".to_string())].into(),
             inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
         },
     }

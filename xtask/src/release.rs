@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 
-use crate::checks::{registry_of, Check};
+use std::path::Path;
+
+use crate::checks::{registry_of, Check, Judge};
 use crate::cli::Release;
 use crate::images::{self, DevImage};
 use crate::plan::{Action, Fs, Plan};
@@ -94,7 +96,57 @@ fn commit_checks(p: &Project, t: &Target) -> Vec<Check> {
         what: "the deployable image's Dockerfile".into(),
         fix: format!("restore it: `git checkout -- {}`", c.deploy.dockerfile.display()),
     });
+    let dirs = release_dirs(p);
+    let root = p.root.clone();
+    checks.push(Check::Judged {
+        what: format!("no tracked symlink of {} leads out of the repository", dirs.join(", ")),
+        probes: vec![p.cmd("git").args(&["ls-files", "--stage", "--"]).args(&dirs)],
+        judge: Judge::new("the targets of the tracked symlinks", move |out| {
+            let leaving: Vec<String> = symlinks(&out[0])
+                .filter_map(|path| {
+                    let target = std::fs::read_link(root.join(path)).ok()?;
+                    leaves_the_tree(Path::new(path), &target).then(|| format!("{path} -> {}", target.display()))
+                })
+                .collect();
+            match leaving.is_empty() {
+                true => Ok(()),
+                false => Err(format!("{}: the release would hold a link to a file outside it", leaving.join(", "))),
+            }
+        }),
+        fix: "make each a file in the repository, or a link within it, and commit that".into(),
+    });
     checks
+}
+
+/// The repository's paths a release is built from: the backend, the frontend, the Dockerfile.
+fn release_dirs(p: &Project) -> Vec<String> {
+    let c = &p.config;
+    [&c.paths.backend, &c.paths.frontend, &c.deploy.dockerfile].map(|d| d.to_string_lossy().replace('\\', "/")).to_vec()
+}
+
+/// The paths of the symlinks in `git ls-files --stage` (mode 120000).
+fn symlinks(stage: &str) -> impl Iterator<Item = &str> {
+    stage.lines().filter_map(|l| l.strip_prefix("120000 ")).filter_map(|l| l.split_once('\t')).map(|(_, path)| path)
+}
+
+/// Whether a symlink at `link` (relative to the repository's root) to `target` leads out of
+/// the repository: an absolute target, or one whose `..` climbs above the root.
+pub fn leaves_the_tree(link: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return true;
+    }
+    let mut depth = link.components().count().saturating_sub(1) as i64;
+    for part in target.components() {
+        match part {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
 }
 
 /// `docker build` of the release from the archive on stdin, on the two base images, labelled
@@ -155,4 +207,21 @@ fn release(p: &Project, t: &Target) -> Plan {
     let mut build = image(p, t);
     push_steps(p, t, &mut build);
     switch::deploy(p, t, &t.release, Some(build))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_that_climbs_out_of_the_repository_or_is_absolute_leaves_it() {
+        let link = Path::new("src/backend/key");
+        assert!(leaves_the_tree(link, Path::new("/home/ana/.ssh/id_ed25519")));
+        assert!(leaves_the_tree(link, Path::new("../../../secret")));
+        assert!(!leaves_the_tree(link, Path::new("../../config/x")));
+        assert!(!leaves_the_tree(link, Path::new("expungeservice/app.py")));
+        assert!(leaves_the_tree(Path::new("top"), Path::new("a/../../b")));
+        let stage = "100644 aa 0\tsrc/backend/app.py\n120000 bb 0\tsrc/backend/key\n";
+        assert_eq!(symlinks(stage).collect::<Vec<_>>(), ["src/backend/key"]);
+    }
 }

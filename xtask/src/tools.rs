@@ -25,10 +25,11 @@ fn all_checks<'a>(plans: &'a [(String, Plan)], serving: &'a [Check]) -> Vec<(&'a
     checks
 }
 
-/// `doctor`: checks the preconditions of every plan and what runs (at once) and prints `ok` or the failure and
-/// its fix. A stack service that is not running is reported, not failed: stopping it (or
+/// `doctor`: checks the preconditions of every plan and what runs (at once), and prints `ok` or
+/// the failure and its fix for each, then the warnings (what holds but should not: not
+/// failures). A stack service that is not running is reported, not failed: stopping it (or
 /// working backend-only) is a choice.
-pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>) -> Result<()> {
+pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>, warnings: &[String]) -> Result<()> {
     let checks = all_checks(plans, &serving);
     let mut failed = 0;
     let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| *c).collect::<Vec<_>>());
@@ -48,7 +49,16 @@ pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>) -> Result<()> {
             }
         }
     }
-    println!("{} checks, {} failed", checks.len(), failed);
+    for warning in warnings {
+        println!("warning {warning}");
+    }
+    println!(
+        "{} checks, {} failed, {} warning{}",
+        checks.len(),
+        failed,
+        warnings.len(),
+        if warnings.len() == 1 { "" } else { "s" }
+    );
     if failed > 0 {
         bail!("{failed} precondition{} failed (fixes above)", if failed == 1 { "" } else { "s" });
     }

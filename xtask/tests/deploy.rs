@@ -152,6 +152,21 @@ fn deploys_survive_what_operators_do() {
 
     refusals(&s);
 
+    // Ignored files in the checkout (git's own exclude list: the tree stays clean): a secret
+    // env file, a directory, a symlink to a file outside the repository. None may ship.
+    let ignored = ["src/backend/.env", "src/backend/.venv/lib.py", "src/backend/id_key"];
+    let exclude = s.p.root.join(".git/info/exclude");
+    let excluded = std::fs::read_to_string(&exclude).unwrap_or_default();
+    std::fs::write(&exclude, format!("{excluded}\n/src/backend/.env\n/src/backend/.venv/\n/src/backend/id_key\n"))
+        .unwrap();
+    std::fs::create_dir_all(s.p.root.join("src/backend/.venv")).unwrap();
+    std::fs::write(s.p.root.join(ignored[0]), format!("PGPASSWORD={}\n", s.secret)).unwrap();
+    std::fs::write(s.p.root.join(ignored[1]), "# an ignored virtualenv\n").unwrap();
+    let outside = s.fleet.dir.join("private-key");
+    std::fs::write(&outside, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&outside, s.p.root.join(ignored[2])).unwrap();
+
     // The first release: built, pushed, deployed; nginx serves it.
     let run = s.ok(&["staging"]);
     assert!(run.out.contains("no release serves yet"), "{}", run.out);
@@ -160,6 +175,14 @@ fn deploys_survive_what_operators_do() {
     let (_, version) = get(s.port, "/api/version");
     assert!(version.contains(&commit), "the release does not report {commit}: {version}");
     let release_image = format!("{}:staging-{}", s.repository, &commit[..12]);
+    let shipped = common::docker(&["run", "--rm", "--entrypoint", "ls", &release_image, "-a", "/src/backend"]);
+    for file in ignored {
+        let name = file.rsplit('/').next().unwrap();
+        assert!(!shipped.lines().any(|l| l == name), "the ignored {file} shipped: {shipped}");
+        let _ = std::fs::remove_file(s.p.root.join(file));
+    }
+    let _ = std::fs::remove_dir_all(s.p.root.join("src/backend/.venv"));
+    std::fs::write(&exclude, excluded).unwrap();
     what_ships_is_the_commit(&s, &release_image);
     a_lock_change_ships_with_no_manual_step(&s, &release_image);
 
@@ -216,7 +239,8 @@ fn refusals(s: &Suite) {
     write_env(&env_file);
 
     // sudo without the deploy user's rule: doctor and the deploy say so, naming the fix.
-    s.fleet.exec(&s.host, None, &["mv", "/etc/sudoers.d/recordsponge", "/root/sudoers.off"], None).unwrap();
+    let sudoers = format!("/etc/sudoers.d/recordsponge-{USER}");
+    s.fleet.exec(&s.host, None, &["mv", &sudoers, "/root/sudoers.off"], None).unwrap();
     let doctor = s.xtask(&["doctor"]);
     assert!(
         !doctor.ok && doctor.stdout.contains("FAILED  nginx's configuration is valid, tested by rsdeploy"),
@@ -224,8 +248,8 @@ fn refusals(s: &Suite) {
         doctor.out
     );
     assert!(doctor.stdout.contains("FAILED  rsdeploy may reload nginx"), "{}", doctor.out);
-    refused(&s.xtask(&["deploy", "staging"]), "a deploy without sudo for nginx", "/etc/sudoers.d/recordsponge");
-    s.fleet.exec(&s.host, None, &["mv", "/root/sudoers.off", "/etc/sudoers.d/recordsponge"], None).unwrap();
+    refused(&s.xtask(&["deploy", "staging"]), "a deploy without sudo for nginx", &sudoers);
+    s.fleet.exec(&s.host, None, &["mv", "/root/sudoers.off", &sudoers], None).unwrap();
 
     // No registry login for the deploy user on the host.
     s.fleet.exec(&s.host, Some(USER), &["docker", "logout", &s.fleet.registry], None).unwrap();
@@ -440,15 +464,18 @@ fn what_ships_is_the_commit(s: &Suite, image: &str) {
     frozen.sort();
     assert_eq!(frozen, locked, "the release's Python packages are not exactly Pipfile.lock's");
 
-    let hashes = "cd /src/frontend/build && find . -type f | sort | xargs sha256sum";
-    let shipped = in_release(hashes);
+    let hashes = "find . -type f | sort | xargs sha256sum";
+    let shipped = in_release(&format!("cd /src/frontend/build && {hashes}"));
     let sh = xshell::Shell::new().unwrap();
     sh.change_dir(&s.p.root);
     let archive = xshell::cmd!(sh, "git archive --format=tar HEAD src/frontend").output().unwrap().stdout;
     let ca = "/etc/ssl/certs/ca-certificates.crt";
     let mount = format!("{ca}:/etc/recordsponge/ca.crt:ro");
     let node = &s.p.config.images.node;
-    let clean = format!("mkdir /w && cd /w && tar -x && cd src/frontend && npm ci --no-audit --no-fund >/dev/null && npm run build >/dev/null && {hashes}");
+    let clean = format!(
+        "mkdir /w && cd /w && tar -x && cd src/frontend && npm ci --no-audit --no-fund >/dev/null \
+         && npm run build >/dev/null && cd build && {hashes}"
+    );
     let built = xshell::cmd!(sh, "docker run --rm --interactive --volume {mount} --env NODE_EXTRA_CA_CERTS=/etc/recordsponge/ca.crt {node} sh -c {clean}")
         .stdin(archive)
         .read()
@@ -456,6 +483,18 @@ fn what_ships_is_the_commit(s: &Suite, image: &str) {
     assert!(shipped.lines().count() >= 2, "{shipped}");
     assert_eq!(shipped, built, "the release's frontend differs from a clean build of the commit");
 
+    // The build machine's extra CA was trusted while the bases were built, never after.
+    assert_eq!(in_release("ls -A /usr/local/share/ca-certificates; echo ${NODE_EXTRA_CA_CERTS:-}").trim(), "");
+    let frontend_base = common::docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"org.recordsponge.frontend-base\"}}",
+        image,
+    ]);
+    let frontend_base = frontend_base.split_whitespace().next().unwrap();
+    let env = common::docker(&["image", "inspect", "--format", "{{json .Config.Env}}", frontend_base]);
+    assert!(!env.contains("NODE_EXTRA_CA_CERTS"), "the frontend's base trusts an extra CA: {env}");
     let labels = common::docker(&["image", "inspect", "--format", "{{json .Config.Labels}}", image]);
     for label in ["org.recordsponge.commit", "org.recordsponge.backend-base", "org.recordsponge.frontend-base"] {
         assert!(labels.contains(label), "the release does not say {label}: {labels}");
@@ -478,8 +517,25 @@ fn a_lock_change_ships_with_no_manual_step(s: &Suite, image: &str) {
         "hashes": ["sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"],
         "version": "==1.16.0"
     });
-    std::fs::write(&lock_path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
     sh.change_dir(&b);
+    // A tracked symlink out of the repository is refused before anything is built.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/etc/hostname", b.join("src/backend/escape")).unwrap();
+        xshell::cmd!(sh, "git add src/backend/escape").run().unwrap();
+        xshell::cmd!(sh, "git -c user.name=t -c user.email=t@example.com commit --quiet -m 'A link out'")
+            .run()
+            .unwrap();
+        let in_b =
+            Xtask { root: b.clone(), config: s.x.config.clone(), env: s.x.env.clone(), outputs: Default::default() };
+        refused(
+            &in_b.run(&["image", "staging"]),
+            "a release with a symlink out of the tree",
+            "src/backend/escape -> /etc/hostname",
+        );
+        xshell::cmd!(sh, "git rm --quiet src/backend/escape").run().unwrap();
+    }
+    std::fs::write(&lock_path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
     xshell::cmd!(sh, "git -c user.name=t -c user.email=t@example.com commit --quiet -am 'Depend on six'")
         .run()
         .unwrap();
@@ -551,4 +607,23 @@ fn checks_that_tell_the_truth(s: &Suite) {
         run.out
     );
     assert!(!run.out.contains("left by an interrupted deploy"), "{}", run.out);
+
+    // An upstream file with more than a deploy writes (nginx includes it as root): refused
+    // before anything changes, and the file is not loaded.
+    let upstream = "/etc/nginx/recordsponge/staging.upstream.conf";
+    let good = s.host(&["cat", upstream]);
+    let write = |text: &str| {
+        s.fleet.exec(&s.host, Some(USER), &["dd", &format!("of={upstream}"), "status=none"], Some(text)).unwrap()
+    };
+    write(&format!("{good}access_log /tmp/pwned combined;\n"));
+    refused(
+        &s.xtask(&["deploy", "staging", "--tag", "e2e-c"]),
+        "a deploy over a hostile upstream file",
+        "holds only what a deploy writes: no",
+    );
+    assert!(
+        s.fleet.exec(&s.host, None, &["test", "!", "-e", "/tmp/pwned"], None).is_ok(),
+        "nginx loaded the hostile line"
+    );
+    write(&good);
 }

@@ -166,8 +166,9 @@ fn the_dev_environment_end_to_end() {
     let run = s.xtask(&["new"]);
     std::fs::write(&lock, &original).unwrap();
     assert!(!run.ok, "new with a broken lock file succeeded:\n{}", run.out);
-    assert!(run.out.contains("node_modules was not installed from this package-lock.json: npm ci"), "{}", run.out);
-    assert!(run.out.contains("the node container has exited"), "{}", run.out);
+    assert!(run.out.contains("the node container has exited") && run.out.contains("npm error"), "{}", run.out);
+    let logs = s.ok(&["compose", "logs", "node"]);
+    assert!(logs.contains("node_modules was not installed from this package-lock.json: npm ci"), "{logs}");
     assert!(run.seconds < 60.0, "the wait took {:.0}s to notice the exited node container", run.seconds);
     // The lock file it was installed from, back: no reinstall, the dev server answers.
     s.ok(&["new"]);

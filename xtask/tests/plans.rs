@@ -32,6 +32,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+            ssh_machines: [("recordsponge".to_string(), "recordsponge.com:22".to_string())].into(),
             inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
         },
     }

@@ -48,15 +48,19 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
                 "on {host}, as root: `touch {upstream} && chown {user} {upstream}` (config/nginx/README.md, step 5)"
             ),
         ),
-        probe(
-            format!("nginx's configuration is valid, tested by {user} on {host}"),
-            d.nginx_test.clone(),
-            format!(
-                "on {host}: `{}` says what is wrong; {user} runs it through `sudo -n`, allowed without a password \
-                 in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 6)",
-                d.nginx_test.join(" ")
-            ),
-        ),
+        // nginx -t loads the upstream file as root: only once it holds what a deploy writes.
+        Check::Guarded {
+            guard: Box::new(upstream_shape(p, t)),
+            check: Box::new(probe(
+                format!("nginx's configuration is valid, tested by {user} on {host}"),
+                d.nginx_test.clone(),
+                format!(
+                    "on {host}: `{}` says what is wrong; {user} runs it through `sudo -n`, allowed without a password \
+                     in /etc/sudoers.d/recordsponge-{user} (config/nginx/README.md, step 6)",
+                    d.nginx_test.join(" ")
+                ),
+            )),
+        },
         probe(
             format!("nginx's processes are visible to {user} on {host}"),
             nginx::workers(),
@@ -67,10 +71,37 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         checks.push(probe(
             format!("{user} may reload nginx on {host} (`{}`)", d.nginx_reload.join(" ")),
             list,
-            format!("on {host}, as root: allow it in /etc/sudoers.d/recordsponge (config/nginx/README.md, step 6)"),
+            format!(
+                "on {host}, as root: allow it in /etc/sudoers.d/recordsponge-{user} (config/nginx/README.md, step 6)"
+            ),
         ));
     }
     checks
+}
+
+/// The upstream file holds what a deploy writes, and nothing else (nginx includes it as root).
+fn upstream_shape(p: &Project, t: &Target) -> Check {
+    let (host, (_, upstream_file, name)) = (&t.env.host, t.env.nginx());
+    let name = name.to_string();
+    Check::Judged {
+        what: format!("{upstream_file} on {host} holds only what a deploy writes"),
+        probes: vec![t.ssh(p, &["cat", "--", upstream_file])],
+        judge: crate::checks::Judge::new("the upstream file's shape", {
+            let name = name.clone();
+            move |out| {
+                match nginx::is_upstream(&out[0], &name) {
+                true => Ok(()),
+                false => Err("nginx includes it as root, and it holds more or other than `upstream NAME { server 127.0.0.1:PORT; }`".into()),
+            }
+            }
+        }),
+        fix: format!(
+            "on {host}: find out who wrote it, then write back what a deploy writes, `{}` with the port of the release \
+             that serves (`docker ps` on {host}); `cargo xtask deploy {}` then rewrites it",
+            nginx::upstream(&name, "PORT").trim_end(),
+            t.name
+        ),
+    }
 }
 
 /// Reads what runs: the nginx upstream file, every container on the host, and which release
@@ -79,17 +110,18 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
     let (ports, upstream_file, _) = t.env.nginx();
     let capture =
         |remote: Vec<String>, var: &str| Action::Capture { cmd: t.ssh(p, &remote), var: var.into(), optional: false };
-    plan.step("Read the nginx upstream", capture(words(&["cat", upstream_file]), "upstream"))
+    plan.step("Read the nginx upstream", capture(words(&["cat", "--", upstream_file]), "upstream"))
         .step(&format!("Read the containers on {}", t.env.host), capture(docker::ps_all(), "containers"))
         .step("Ask nginx which release serves", target::ask_serving(p, t));
-    let (env, keep) = (t.name.clone(), p.config.deploy.keep_releases);
+    let (env, keep, upstream_name) = (t.name.clone(), p.config.deploy.keep_releases, t.env.nginx().2.to_string());
     plan.step(
         "Decide from what runs",
         Action::Decide(Decision::new(
             &format!(
                 "%{{live}}, %{{live_digest}} = the release nginx serves; %{{new_port}} = the lowest of ports {}..{} no \
                  running container publishes; %{{retire}} = the releases running now; %{{prune}} = stopped releases \
-                 beyond the newest {keep}; from %{{upstream}}, %{{containers}}, %{{serving}} and %{{log}}",
+                 beyond the newest {keep}; %{{upstream_back}} = the upstream to the live release, to point nginx back \
+                 to; from %{{upstream}}, %{{containers}}, %{{serving}} and %{{log}}",
                 ports[0], ports[1]
             ),
             move |vars| {
@@ -109,6 +141,13 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
                     .set("new_port", a.new_port.to_string())
                     .set("retire", a.retire.join("\n"))
                     .set("prune", a.prune.join("\n"))
+                    .set(
+                        "upstream_back",
+                        match a.live.and_then(|c| c.ports.first()) {
+                            Some(port) => nginx::upstream(&upstream_name, &port.to_string()),
+                            None => nginx::upstream_down(&upstream_name),
+                        },
+                    )
                     .set("serving_note", a.notes.join("\n"));
                 decided.notes = a.notes;
                 Ok(decided)
@@ -183,7 +222,7 @@ fn point_nginx(p: &Project, t: &Target, plan: &mut Plan) {
     let write = |text: &str| Action::Run(t.ssh(p, &write_file(upstream_file)).stdin(text).quiet());
     let reload = quietly(p, t, &d.nginx_reload);
     plan.step(&format!("Point nginx at {}", t.container), write(&nginx::upstream(upstream_name, "%{new_port}")))
-        .undo(vec![write("%{upstream}\n"), reload.clone(), drained(p, t)])
+        .undo(vec![write("%{upstream_back}"), quietly(p, t, &d.nginx_test), reload.clone(), drained(p, t)])
         .step("Check the nginx configuration", quietly(p, t, &d.nginx_test))
         .step("Reload nginx (its old workers finish their requests)", reload);
 }

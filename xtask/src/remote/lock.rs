@@ -37,7 +37,7 @@ pub fn free(p: &Project, t: &Target) -> Check {
         what: format!("the {} deploy lock on {}", t.name, t.env.host),
         probe: t.ssh(p, &probe(&t.state(p, "lock"), &["true"])),
         taken: TAKEN,
-        holder: t.ssh(p, &["cat", &t.state(p, "holder")]),
+        holder: t.ssh(p, &["cat", "--", &t.state(p, "holder")]),
         fix: format!(
             "wait for that deploy to end (the lock ends with its connection); `cargo xtask lock {} status` shows it",
             t.name
@@ -55,7 +55,7 @@ pub fn take(p: &Project, t: &Target, plan: &mut Plan, doing: &str) {
             cmd: t.ssh(p, &keeper(&t.state(p, "lock"), &t.state(p, "holder"))).quiet(),
             hello: clean_field(&format!("{}@{}: {doing} as {}, since {}", f.user, f.machine, t.container, f.now)),
             taken: TAKEN,
-            holder: t.ssh(p, &["cat", &t.state(p, "holder")]),
+            holder: t.ssh(p, &["cat", "--", &t.state(p, "holder")]),
         }),
     )
     .hint(&format!("another deploy of {} runs; `cargo xtask lock {} status` shows it", t.name, t.name));

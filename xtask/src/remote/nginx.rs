@@ -9,6 +9,25 @@ pub fn upstream(name: &str, port: &str) -> String {
     format!("upstream {name} {{ server 127.0.0.1:{port}; }}\n")
 }
 
+/// The upstream file with no server to proxy to (before the first deploy): nginx answers 502.
+pub fn upstream_down(name: &str) -> String {
+    format!("upstream {name} {{ server 127.0.0.1:9 down; }}\n")
+}
+
+/// Whether `text` is an upstream file a deploy writes, and nothing else: `upstream NAME {
+/// server 127.0.0.1:PORT; }` (or `... down; }`), whatever the spacing. nginx includes the file
+/// in its http context as root: anything more (an `access_log` that creates a file) is refused.
+pub fn is_upstream(text: &str, name: &str) -> bool {
+    let spaced = text.replace(';', " ; ").replace('{', " { ").replace('}', " } ");
+    let words: Vec<&str> = spaced.split_whitespace().collect();
+    let port = |w: &str| w.strip_prefix("127.0.0.1:").is_some_and(|p| p.parse::<u16>().is_ok());
+    match words.as_slice() {
+        ["upstream", n, "{", "server", address, ";", "}"] => *n == name && port(address),
+        ["upstream", n, "{", "server", address, "down", ";", "}"] => *n == name && port(address),
+        _ => false,
+    }
+}
+
 /// The port of `server 127.0.0.1:PORT;` in an nginx upstream file (none for a server marked
 /// `down`, as the upstream is before the first deploy).
 pub fn upstream_port(text: &str) -> Option<u16> {
@@ -61,6 +80,24 @@ mod tests {
         assert_eq!(upstream_port("upstream x {\n  server 127.0.0.1:3040 max_fails=0;\n}\n"), Some(3040));
         assert_eq!(upstream_port("# nothing yet\n"), None);
         assert_eq!(upstream_port("upstream recordsponge_staging { server 127.0.0.1:9 down; }\n"), None);
+    }
+
+    #[test]
+    fn an_upstream_file_is_only_what_a_deploy_writes() {
+        let name = "recordsponge_staging";
+        assert!(is_upstream(&upstream(name, "3033"), name));
+        assert!(is_upstream(&upstream_down(name), name));
+        assert!(is_upstream("upstream recordsponge_staging {\n  server 127.0.0.1:3032;\n}\n", name));
+        for hostile in [
+            "upstream recordsponge_staging { server 127.0.0.1:3033; }\naccess_log /tmp/pwned main;\n",
+            "upstream recordsponge_staging { server 10.0.0.9:3033; }",
+            "upstream recordsponge_prod { server 127.0.0.1:3033; }",
+            "upstream recordsponge_staging { server 127.0.0.1:3033 max_fails=0; }",
+            "upstream recordsponge_staging { server 127.0.0.1:99999; }",
+            "",
+        ] {
+            assert!(!is_upstream(hostile, name), "{hostile}");
+        }
     }
 
     #[test]

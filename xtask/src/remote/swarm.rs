@@ -149,10 +149,15 @@ fn proxy_test(image: &str) -> Vec<String> {
     words(&["docker", "run", "--rm", "--interactive", "--entrypoint", "sh", image, "-c", script])
 }
 
-/// A service as JSON (`Service`).
+/// What the deploy reads of a service, as JSON (`Service`): its image, its labels (the release
+/// it runs) and its last update; never its environment, which holds the env file's values.
 fn inspect_service(service: &str) -> Vec<String> {
-    words(&["docker", "service", "inspect", "--format", "{{json .}}", service])
+    let format = r#"{"Image":{{json .Spec.TaskTemplate.ContainerSpec.Image}},"Labels":{{json .Spec.Labels}},"UpdateStatus":{{json .UpdateStatus}}}"#;
+    words(&["docker", "service", "inspect", "--format", format, service])
 }
+
+/// The label the app's service names its release in (config/swarm/stack.yml).
+const RELEASE_LABEL: &str = "org.recordsponge.release";
 
 /// A service's tasks, one JSON object a line (`report`), or as a table (`table`).
 fn tasks(service: &str, table: bool) -> Vec<String> {
@@ -251,7 +256,7 @@ fn copy_proxy_config(p: &Project, t: &Target, plan: &mut Plan, proxy_file: &str)
     )
     .step(
         "Hash the proxy's configuration",
-        Action::Capture { cmd: t.ssh(p, &["sha256sum", proxy_file]), var: "sha256sum".into(), optional: false },
+        Action::Capture { cmd: t.ssh(p, &["sha256sum", "--", proxy_file]), var: "sha256sum".into(), optional: false },
     )
     .step(
         "Name the proxy's configuration by its content",
@@ -303,33 +308,15 @@ fn wait_for_rollout(p: &Project, t: &Target, plan: &mut Plan) {
     );
 }
 
-/// What the deploy reads of `docker service inspect --format '{{json .}}'`.
+/// What `inspect_service` prints.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ServiceJson {
-    spec: SpecJson,
-    #[serde(default)]
-    update_status: Option<UpdateJson>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SpecJson {
-    task_template: TaskTemplateJson,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct TaskTemplateJson {
-    container_spec: ContainerSpecJson,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ContainerSpecJson {
     image: String,
     #[serde(default)]
-    env: Vec<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    update_status: Option<UpdateJson>,
 }
 
 /// A service's last update.
@@ -358,12 +345,11 @@ pub struct Service {
 }
 
 impl Service {
-    /// The service from its JSON; None when there is no service (nothing printed).
+    /// The service from `inspect_service`'s JSON; None when there is no service (nothing printed).
     pub fn parse(inspect: &str) -> Option<Service> {
         let s: ServiceJson = serde_json::from_str(inspect.trim()).ok()?;
-        let spec = s.spec.task_template.container_spec;
-        let release = spec.env.iter().find_map(|v| v.strip_prefix("RS_RELEASE=")).unwrap_or("").to_string();
-        Some(Service { release, image: spec.image, update: s.update_status })
+        let release = s.labels.as_ref().and_then(|l| l.get(RELEASE_LABEL)).cloned().unwrap_or_default();
+        Some(Service { release, image: s.image, update: s.update_status })
     }
 }
 
@@ -444,8 +430,8 @@ mod tests {
     use super::*;
 
     fn inspect(release: &str, update: Option<(&str, &str)>) -> String {
-        let mut s = serde_json::json!({"Spec": {"TaskTemplate": {"ContainerSpec": {
-            "Image": "rs@sha256:abc", "Env": ["TIER=staging", format!("RS_RELEASE={release}")]}}}});
+        let mut s = serde_json::json!({"Image": "rs@sha256:abc",
+            "Labels": {"org.recordsponge.env": "staging", RELEASE_LABEL: release}, "UpdateStatus": null});
         if let Some((state, started)) = update {
             s["UpdateStatus"] =
                 serde_json::json!({"State": state, "Message": "m", "StartedAt": started, "CompletedAt": ""});
@@ -506,13 +492,15 @@ mod tests {
 
     #[test]
     fn real_service_and_task_output_is_read() {
+        let new = Service::parse(include_str!("testdata/service-inspect-new.json")).unwrap();
+        assert_eq!((new.release.as_str(), new.update.is_none()), ("rs-staging-1", true));
         let updating = Service::parse(include_str!("testdata/service-inspect-updating.json")).unwrap();
         assert_eq!(updating.release, "rs-staging-2");
         assert_eq!(updating.update.as_ref().unwrap().state, "updating");
         let done = Service::parse(include_str!("testdata/service-inspect.json")).unwrap();
         let update = done.update.as_ref().unwrap();
         assert_eq!((update.state.as_str(), update.message.as_str()), ("completed", "update completed"));
-        assert!(update.completed_at.starts_with("2026-12-04T11:50:57"), "{update:?}");
+        assert!(update.completed_at.starts_with("2026-12-04T12:21:16"), "{update:?}");
         let notes = report(&Some(done), include_str!("testdata/service-ps.jsonl"), None);
         let tasks: Vec<&String> = notes.iter().filter(|n| n.starts_with("  task ")).collect();
         assert_eq!(tasks.len(), 2, "the two running tasks, not the shut-down ones: {notes:?}");
@@ -525,7 +513,11 @@ mod tests {
         assert_eq!(is_manager().join(" "), "docker info --format {{.Swarm.ControlAvailable}}");
         assert_eq!(node_statuses().join(" "), "docker node ls --format {{.Hostname}} {{.Status}}");
         assert_eq!(nodes().join(" "), "docker node ls --format {{.Hostname}} {{.Status}} {{.Availability}}");
-        assert_eq!(inspect_service("s_app").join(" "), "docker service inspect --format {{json .}} s_app");
+        assert_eq!(
+            inspect_service("s_app").join(" "),
+            "docker service inspect --format {\"Image\":{{json .Spec.TaskTemplate.ContainerSpec.Image}},\
+             \"Labels\":{{json .Spec.Labels}},\"UpdateStatus\":{{json .UpdateStatus}}} s_app"
+        );
         assert_eq!(tasks("s_app", false).join(" "), "docker service ps --no-trunc --format {{json .}} s_app");
         assert_eq!(tasks("s_app", true).join(" "), "docker service ps --no-trunc s_app");
         assert_eq!(

@@ -31,7 +31,12 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         probe(
             format!("{dir} is writable on {host} for {}", t.user),
             &["test", "-w", dir],
-            format!("on {host}, as root: `install -d -o {} -m 750 {}`", t.user, sh(dir)),
+            format!(
+                "on {host}, as root: `install -d -o root -g recordsponge -m 1770 {}` and `usermod -aG recordsponge {}` \
+                 (config/nginx/setup-host.sh does both)",
+                sh(dir),
+                t.user
+            ),
         ),
         probe(
             format!("{} is logged in to {registry} on {host}", t.user),
@@ -87,17 +92,47 @@ pub fn serves(p: &Project, t: &Target) -> Check {
 }
 
 /// A deploy of `image` (and, for `staging`/`prod`, first `build`, under the lock) through the
-/// engine's health-gated switch.
+/// engine's health-gated switch. A build's image is pulled on the host by the digest this
+/// machine pushed, never by its tag, which anyone with a login to the registry could move.
 pub fn deploy(p: &Project, t: &Target, image: &str, build: Option<Plan>) -> Plan {
     let mut plan = p.plan();
     plan.checks(checks(p, t));
     lock::take(p, t, &mut plan, &format!("deploy of {image}"));
-    if let Some(build) = build {
-        plan.extend(build);
-    }
+    let pull = match build {
+        Some(build) => {
+            plan.extend(build);
+            pushed_digest(p, image, &mut plan);
+            "%{pushed}"
+        }
+        None => image,
+    };
     read_state(p, t, &mut plan);
-    switch(p, t, &mut plan, "deploy", image);
+    switch(p, t, &mut plan, "deploy", image, pull);
     plan
+}
+
+/// `%{pushed}`: the digest `image` was pushed with (`REPOSITORY@sha256:...`), from this
+/// machine's engine.
+fn pushed_digest(p: &Project, image: &str, plan: &mut Plan) {
+    let repository = p.config.deploy.repository.clone();
+    plan.step(
+        &format!("Read the digest {image} was pushed with"),
+        Action::Capture {
+            cmd: p.cmd("docker").args(&docker::inspect_image(image)[1..]),
+            var: "pushed_inspect".into(),
+            optional: false,
+        },
+    )
+    .step(
+        "Name the release by that digest",
+        Action::Decide(Decision::new(
+            "%{pushed} = the digest in the deploy repository, from %{pushed_inspect}",
+            move |vars| {
+                let (digest, _) = docker::identity(vars.get("pushed_inspect"), &repository)?;
+                Ok(Decided::default().set("pushed", digest))
+            },
+        )),
+    );
 }
 
 /// Reads the environment's release log, and what runs on its hosts (the engine's truth).
@@ -112,15 +147,16 @@ pub fn read_state(p: &Project, t: &Target, plan: &mut Plan) {
     }
 }
 
-/// Pulls `image` on the host and reads its identity from the image itself (never from this
-/// checkout): `%{digest}` (REPOSITORY@sha256:...) and `%{commit}` (its label); logs the start of
-/// the `action` (and its failure, if it fails); then the engine's switch, which logs its success.
-pub fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &str) {
+/// Pulls `pull` (the image, `image`, or its digest) on the host and reads its identity from the
+/// image itself (never from this checkout): `%{digest}` (REPOSITORY@sha256:...) and `%{commit}`
+/// (its label); logs the start of the `action` (and its failure, if it fails); then the engine's
+/// switch, which logs its success.
+pub fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &str, pull: &str) {
     let repository = p.config.deploy.repository.clone();
-    plan.step(&format!("Pull {image} on {}", t.env.host), Action::Run(t.ssh(p, &docker::pull(image)).quiet()))
+    plan.step(&format!("Pull {pull} on {}", t.env.host), Action::Run(t.ssh(p, &docker::pull(pull)).quiet()))
         .step(
             "Read the image's identity",
-            Action::Capture { cmd: t.ssh(p, &docker::inspect_image(image)), var: "inspect".into(), optional: false },
+            Action::Capture { cmd: t.ssh(p, &docker::inspect_image(pull)), var: "inspect".into(), optional: false },
         )
         .step(
             "Identify the release by its digest",

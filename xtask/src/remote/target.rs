@@ -2,6 +2,8 @@
 //! the name of the release a deploy would start; its state files on the host; the checks that
 //! its host answers; and which release answers through its proxy.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 
 use super::ssh::ssh;
@@ -106,6 +108,28 @@ pub fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
     ]
 }
 
+/// A warning for each machine where two environments deploy as one user: a key (a CI job's)
+/// that deploys one of them can replace the other (README.md, Security).
+pub fn shared_deploy_users(p: &Project) -> Vec<String> {
+    let f = &p.facts;
+    let mut by_login: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for (name, env) in &p.config.environments {
+        let (Some(machine), Some(user)) = (f.ssh_machines.get(&env.host), f.ssh_users.get(&env.host)) else { continue };
+        by_login.entry((machine, user)).or_default().push(name);
+    }
+    by_login
+        .into_iter()
+        .filter(|(_, envs)| envs.len() > 1)
+        .map(|((machine, user), envs)| {
+            format!(
+                "{} deploy as one user, {user}, on {machine}: a key that deploys one can replace the others; give each \
+                 its own deploy user (config/nginx/README.md, \"One host, several environments\"), or its own host",
+                envs.join(" and ")
+            )
+        })
+        .collect()
+}
+
 /// Asks the environment's public URL, from its host, which release answers: the response's
 /// headers, into `%{serving}` (`serving_release` reads them; empty when nothing answers).
 pub fn ask_serving(p: &Project, t: &Target) -> Action {
@@ -149,6 +173,22 @@ mod tests {
             t.cat_state(&p, "holder").remote,
             ["find", "/var/lib/recordsponge", "-maxdepth", "1", "-name", "staging.holder", "-exec", "cat", "{}", "+"]
         );
+    }
+
+    #[test]
+    fn environments_that_deploy_as_one_user_on_one_machine_are_warned_of() {
+        let mut p = crate::project::fixture();
+        let warnings = shared_deploy_users(&p);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("prod and staging deploy as one user, deploy, on recordsponge.com:22"),
+            "{warnings:?}"
+        );
+        // A user per environment (`user@alias`), on the same machine: no warning.
+        p.config.environments.get_mut("staging").unwrap().host = "deploy-staging@recordsponge".into();
+        p.facts.ssh_users.insert("deploy-staging@recordsponge".into(), "deploy-staging".into());
+        p.facts.ssh_machines.insert("deploy-staging@recordsponge".into(), "recordsponge.com:22".into());
+        assert!(shared_deploy_users(&p).is_empty());
     }
 
     #[test]
