@@ -121,6 +121,13 @@ ENV
   chmod 600 "$file"
 done
 
+# 4b. The environments' database backups (cargo xtask db backup ENV): a directory each, its deploy
+# user's; root reads them too.
+install -d -m 755 -o root -g root /var/backups/recordsponge
+for spec in "${envs[@]}"; do
+  install -d -m 750 -o "$user" -g "$user" "/var/backups/recordsponge/${spec%%[=@]*}"
+done
+
 # 4. The deploy's state: each environment's lock and release log, made by its deploy user; the
 # deploy users of the host share the directory (group recordsponge), none may remove another's
 # files (sticky).

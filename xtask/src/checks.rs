@@ -19,8 +19,6 @@ pub enum Check {
     /// The stack's `service` runs (`probe` lists the running services): for the commands that
     /// act in it. A state the user chooses, not a fault: `doctor` reports it without failing.
     Running { service: String, probe: Cmd },
-    /// `probe` succeeds and every line it prints ends with `suffix` (e.g. every node is Ready).
-    AllLines { what: String, probe: Cmd, suffix: String, fix: String },
     /// The npm project `package` (a package.json) has the script `script`, which `command` runs.
     NpmScript { package: PathBuf, script: String, command: String },
     /// The outputs of `probes` (each must succeed) pass `judge`, a pure function that says what
@@ -81,10 +79,7 @@ impl Check {
     /// The host a check reaches over ssh (the alias before `--` in its probe), if any.
     pub fn ssh_host(&self) -> Option<&str> {
         let probe = match self {
-            Check::Probe { probe, .. }
-            | Check::Reach { probe, .. }
-            | Check::Free { probe, .. }
-            | Check::AllLines { probe, .. } => probe,
+            Check::Probe { probe, .. } | Check::Reach { probe, .. } | Check::Free { probe, .. } => probe,
             Check::Judged { probes, .. } => probes.first()?,
             Check::Guarded { guard, .. } => return guard.ssh_host(),
             _ => return None,
@@ -107,7 +102,6 @@ impl Check {
             Check::Guarded { guard, check } => format!("{} (once {})", check.describe(), guard.describe()),
             Check::Running { service, .. } => format!("the {service} service is running"),
             Check::Reach { host, .. } => format!("ssh to {host} works without prompts"),
-            Check::AllLines { what, .. } => what.clone(),
             Check::NpmScript { package, script, .. } => format!("{} has a `{script}` script", package.display()),
             Check::Free { what, .. } => format!("{what} is free"),
             Check::GitPushed { .. } => "git HEAD is pushed to its upstream branch".to_string(),
@@ -133,7 +127,6 @@ impl Check {
                 Some(service),
                 "start the stack: `cargo xtask up` (on a fresh checkout: `cargo xtask new`)",
             ),
-            Check::AllLines { what, probe, suffix, fix } => verify_all_lines(what, probe, suffix, fix),
             Check::Judged { what, probes, judge, fix } => {
                 let outputs: Result<Vec<String>, String> = probes.iter().map(output).collect();
                 match outputs.and_then(|outputs| (judge.call)(&outputs)) {
@@ -171,21 +164,6 @@ fn verify_probe(what: &str, probe: &Cmd, line: Option<&str>, fix: &str) -> Resul
             fail(format!("{what}: no (`{}` does not list {line})", probe.line()), fix)
         }
         _ => Ok(()),
-    }
-}
-
-/// `probe` succeeds and every line it prints ends with `suffix`.
-fn verify_all_lines(what: &str, probe: &Cmd, suffix: &str, fix: &str) -> Result<(), Failure> {
-    match output(probe) {
-        Err(err) => fail(format!("{what}: no ({err})"), fix),
-        Ok(out) => {
-            let odd: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with(suffix)).collect();
-            if odd.is_empty() {
-                Ok(())
-            } else {
-                fail(format!("{what}: no ({})", odd.join("; ")), fix)
-            }
-        }
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Command {
     #[command(flatten)]
     Deploy(Deploy),
     #[command(flatten)]
+    Operate(Operate),
+    #[command(flatten)]
     Tool(Tool),
 }
 
@@ -185,7 +187,7 @@ pub enum Release {
 }
 
 /// The deploy environments' hosts: switches, rollbacks, the release log and the lock:
-/// src/deploy/mod.rs (the engines: deploy/host.rs, deploy/swarm.rs).
+/// src/deploy.rs (what runs on the hosts: src/remote/).
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Deploy {
     /// Deploy an image to ENV's host with no downtime: beside the live one, health-gated (was ssh_deploy)
@@ -219,6 +221,67 @@ pub enum Deploy {
         #[arg(value_enum)]
         action: LockAction,
     },
+}
+
+/// A deploy environment day to day: the live release's logs, one-off commands in it, and its
+/// database's backups: src/operate.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Operate {
+    /// Show the live release's logs from its host (a Swarm's: every task's, named with its node)
+    Logs {
+        /// The deploy environment (staging, prod)
+        env: String,
+        /// Keep showing new lines until Ctrl-C
+        #[arg(long)]
+        follow: bool,
+        /// Only lines newer than this: a duration (10m, 2h) or a time (2026-12-01T10:00:00)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// How many of the last lines to show first
+        #[arg(long, default_value_t = 100)]
+        lines: u32,
+    },
+    /// Run COMMAND in a new, throwaway container of the live release (or RELEASE), with its env
+    /// file, logging and network, interactive on a terminal; its exit status is this command's:
+    /// cargo xtask exec prod -- python -c "print(1)"
+    Exec {
+        /// The deploy environment (staging, prod)
+        env: String,
+        /// A release from `releases ENV` instead of the live one
+        #[arg(long)]
+        release: Option<String>,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// The environment's database, dumped on its host: `backup` one (`--download PATH` copies it
+    /// here too), list the `backups`, or `restore` BACKUP into it (asks; its current data is
+    /// backed up first)
+    Db {
+        #[arg(value_enum)]
+        action: DbAction,
+        /// The deploy environment (staging, prod)
+        env: String,
+        /// restore: the backup, by name or a prefix of it (`db backups ENV` lists them), or `latest`
+        backup: Option<String>,
+        /// backup: copy the dump to this file of this machine too
+        #[arg(long, value_name = "PATH")]
+        download: Option<PathBuf>,
+        /// restore: a backup of this other environment (refused otherwise)
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+    },
+}
+
+/// What `db` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DbAction {
+    /// Dump the database into a new backup on its host (keeping the newest `backups.keep`)
+    Backup,
+    /// List the backups on the host
+    Backups,
+    /// Restore a backup into the database (asks first)
+    Restore,
 }
 
 /// What `lock ENV` does.
@@ -277,6 +340,7 @@ impl Command {
             self,
             Command::Release(_)
                 | Command::Deploy(_)
+                | Command::Operate(_)
                 | Command::Tool(Tool::Doctor { .. })
                 | Command::Dev(Dev::Push { env: Some(_) })
         )
@@ -286,12 +350,12 @@ impl Command {
     /// lock) never does, so it need not ask which compose this machine has (`docker compose
     /// version` costs a deploy about 70 ms).
     pub fn uses_compose(&self) -> bool {
-        !matches!(self, Command::Deploy(_))
+        !matches!(self, Command::Deploy(_) | Command::Operate(_))
     }
 }
 
 /// How `cargo xtask` lists the commands: one group a family.
-fn groups() -> [(&'static str, clap::Command); 6] {
+fn groups() -> [(&'static str, clap::Command); 7] {
     let family = |augment: fn(clap::Command) -> clap::Command| augment(clap::Command::new("family"));
     [
         ("Dev environment", family(Dev::augment_subcommands)),
@@ -299,6 +363,7 @@ fn groups() -> [(&'static str, clap::Command); 6] {
         ("Frontend", family(Frontend::augment_subcommands)),
         ("Release", family(Release::augment_subcommands)),
         ("Deploy", family(Deploy::augment_subcommands)),
+        ("Operate", family(Operate::augment_subcommands)),
         ("Tools", family(Tool::augment_subcommands)),
     ]
 }

@@ -29,6 +29,11 @@ pub struct Cmd {
     pub stdin: Option<String>,
     /// A file the child reads as its standard input (read when it runs).
     pub stdin_file: Option<PathBuf>,
+    /// A file of this machine the child's standard output goes to (a download).
+    pub stdout_file: Option<PathBuf>,
+    /// The child's exit status is the command's: a failure ends the plan with that status, for
+    /// scripts to read (a one-off command in a release).
+    pub passes_status: bool,
     /// The command for a remote shell: its words are quoted one by one and joined into the last
     /// argument (see the module's documentation).
     pub remote: Vec<String>,
@@ -45,6 +50,8 @@ impl Cmd {
             quiet: false,
             stdin: None,
             stdin_file: None,
+            stdout_file: None,
+            passes_status: false,
             remote: Vec::new(),
         }
     }
@@ -81,6 +88,16 @@ impl Cmd {
 
     pub fn stdin_file(mut self, path: &Path) -> Cmd {
         self.stdin_file = Some(path.to_path_buf());
+        self
+    }
+
+    pub fn stdout_file(mut self, path: &Path) -> Cmd {
+        self.stdout_file = Some(path.to_path_buf());
+        self
+    }
+
+    pub fn passes_status(mut self) -> Cmd {
+        self.passes_status = true;
         self
     }
 

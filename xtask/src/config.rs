@@ -20,7 +20,21 @@ pub struct Config {
     pub readiness: Readiness,
     pub deploy: Deploy,
     pub environments: BTreeMap<String, Environment>,
+    pub backups: Backups,
     pub clean: Clean,
+}
+
+/// The environments' database backups, on their hosts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backups {
+    /// On each host: the directory of the backups, one directory an environment inside.
+    pub dir: String,
+    /// How many backups of an environment to keep (the newest).
+    pub keep: usize,
+    /// The image `pg_dump` and `pg_restore` run in, on the host (PostgreSQL's client, of the
+    /// server's major version).
+    pub image: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -143,6 +157,10 @@ pub struct Environment {
     /// user@host): the Docker host, or a manager of the Swarm (`manager` says the same).
     #[serde(alias = "manager")]
     pub host: String,
+    /// swarm: other managers of the Swarm, tried in turn when `host` does not answer (three
+    /// managers keep the Swarm's control when one is lost).
+    #[serde(default)]
+    pub managers: Vec<String>,
     /// host: the first and last of the loopback ports releases are published on: each new
     /// release takes the lowest one no running container publishes (an old release may still be
     /// finishing its requests on its own), and nginx proxies to it.
@@ -172,6 +190,10 @@ pub struct Environment {
     pub syslog_facility: String,
     pub health_path: String,
     pub health_timeout: u64,
+    /// Every deploy and rollback backs the database up first, and does not switch when the
+    /// backup fails.
+    #[serde(default)]
+    pub backup_before_deploy: bool,
     /// Images of this environment (`image`, `staging`, `prod`) are built only from this branch;
     /// `deploy --tag` and `rollback` of an image already built are not restricted.
     #[serde(default)]
@@ -262,8 +284,8 @@ impl Config {
     fn validate(&self) -> Valid {
         let (c, p, d) = (&self.compose, &self.paths, &self.deploy);
         name("compose.project", &c.project)?;
-        relative("compose.file", &c.file)?;
-        c.env_files.iter().try_for_each(|f| relative("compose.env_files", f))?;
+        local_path("compose.file", &c.file)?;
+        c.env_files.iter().try_for_each(|f| local_path("compose.env_files", f))?;
         for (key, path) in [
             ("paths.backend", &p.backend),
             ("paths.frontend", &p.frontend),
@@ -285,10 +307,10 @@ impl Config {
         http_path("readiness.health_path", &self.readiness.health_path)?;
         repository("deploy.repository", &d.repository)?;
         relative("deploy.dockerfile", &d.dockerfile)?;
-        relative("deploy.build_dir", &d.build_dir)?;
+        local_path("deploy.build_dir", &d.build_dir)?;
         d.env_keys.iter().try_for_each(|k| env_name("deploy.env_keys", k))?;
         if !d.ssh_config.is_empty() {
-            relative_or_absolute("deploy.ssh_config", Path::new(&d.ssh_config))?;
+            local_path("deploy.ssh_config", Path::new(&d.ssh_config))?;
         }
         absolute("deploy.state_dir", &d.state_dir)?;
         for (key, command) in [("deploy.nginx_test", &d.nginx_test), ("deploy.nginx_reload", &d.nginx_reload)] {
@@ -298,6 +320,11 @@ impl Config {
             }
         }
         self.clean.under.iter().try_for_each(|dir| relative("clean.under", dir))?;
+        absolute("backups.dir", &self.backups.dir)?;
+        reference("backups.image", &self.backups.image)?;
+        if self.backups.keep == 0 {
+            return invalid("backups.keep", "at least 1: the newest backup is kept");
+        }
         if self.environments.is_empty() {
             return invalid("environments", "at least one deploy environment is needed");
         }
@@ -326,20 +353,19 @@ impl Config {
         {
             inputs.iter().try_for_each(|f| relative(key, Path::new(f)))?;
         }
-        relative("images.recipes", &i.recipes)?;
+        local_path("images.recipes", &i.recipes)?;
         match i.ca_bundle.as_str() {
             "system" | "none" | "" => Ok(()),
-            file => relative_or_absolute("images.ca_bundle", Path::new(file)),
+            file => local_path("images.ca_bundle", Path::new(file)),
         }
     }
 
     fn validate_environment(&self, env_name: &str, env: &Environment) -> Valid {
         let key = |k: &str| format!("environments.{env_name}.{k}");
-        let mut host = env.host.chars();
-        if !(host.next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && host.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
-        {
-            return invalid(key("host"), format!("`{}` is not an ssh host alias or user@host", env.host));
+        ssh_host(&key("host"), &env.host)?;
+        env.managers.iter().try_for_each(|m| ssh_host(&key("managers"), m))?;
+        if env.engine == Engine::Host && !env.managers.is_empty() {
+            return invalid(key("managers"), "only a Swarm has managers (engine = \"swarm\")");
         }
         name(&key("container"), &env.container)?;
         match env.engine {
@@ -464,6 +490,17 @@ fn word(key: &str, value: &str, what: &str) -> Valid {
     Ok(())
 }
 
+/// An ssh host alias or `user@host`.
+fn ssh_host(key: &str, value: &str) -> Valid {
+    let mut host = value.chars();
+    if !(host.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && host.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
+    {
+        return invalid(key, format!("`{}` is not an ssh host alias or user@host", value.escape_debug()));
+    }
+    Ok(())
+}
+
 /// Docker's grammar for names (container, project, service): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 fn name(key: &str, value: &str) -> Valid {
     let mut chars = value.chars();
@@ -490,7 +527,8 @@ fn absolute(key: &str, value: &str) -> Valid {
     Ok(())
 }
 
-/// A path in the repository, relative to its root: no `..`, no leading `/` or `-`, one word.
+/// A path in the repository, relative to its root (it names files of the commit): no `..`, no
+/// leading `/` or `-`, one word.
 fn relative(key: &str, value: &Path) -> Valid {
     let text = value.to_string_lossy();
     word(key, &text, "a path in the repository")?;
@@ -500,8 +538,8 @@ fn relative(key: &str, value: &Path) -> Valid {
     Ok(())
 }
 
-/// A path of this machine, relative or absolute: one word, no leading `-`.
-fn relative_or_absolute(key: &str, value: &Path) -> Valid {
+/// A file of this machine, absolute or relative to the repository: one word, no leading `-`.
+fn local_path(key: &str, value: &Path) -> Valid {
     word(key, &value.to_string_lossy(), "a path")
 }
 
@@ -792,8 +830,8 @@ mod tests {
         let hostile =
             ["-delete", "-K/etc/recordsponge/prod.env", "a b", "a;reboot", "$(reboot)", "`id`", "a\nb", "../../etc"];
         for (table, key) in keys {
-            // A file of this machine may be anywhere: `..` is no harm in these two.
-            let local = ["ssh_config", "ca_bundle"].contains(&key);
+            // A file of this machine may be anywhere: `..` is no harm in these.
+            let local = ["ssh_config", "ca_bundle", "file", "recipes", "build_dir"].contains(&key);
             for value in hostile.iter().filter(|v| !(local && v.starts_with(".."))) {
                 let (text, line) = with_value(table, key, &serde_json::to_string(value).unwrap());
                 let err = format!("{:#}", Config::parse(&text, Path::new("config/recordsponge.toml")).unwrap_err());

@@ -46,6 +46,7 @@ fn rollback(p: &Project, t: &Target, release: Option<&str>) -> Result<Plan> {
     plan.checks(switch::checks(p, t));
     lock::take(p, t, &mut plan, &format!("rollback to {}", release.unwrap_or("the previous release")));
     read_state(p, t, &mut plan);
+    switch::backup_first(p, t, &mut plan);
     let which = release.map(|r| format!("release {r}")).unwrap_or("one release further back than the live one".into());
     let wanted = release.map(str::to_string);
     plan.step(
@@ -111,7 +112,7 @@ fn lock_state(p: &Project, t: &Target) -> Plan {
         .step(
             "Describe it",
             Action::Decide(Decision::new("%{report} = the lock's state, from %{free}, %{holder} and %{log}", {
-                let (env, host) = (t.name.clone(), t.env.host.clone());
+                let (env, host) = (t.name.clone(), t.host.clone());
                 move |vars| {
                     let free = vars.get("free") == "free";
                     let text = lock_status(&env, &host, free, vars.get("holder"), &parse_log(vars.get("log")));
@@ -125,7 +126,7 @@ fn lock_state(p: &Project, t: &Target) -> Plan {
 
 /// `lock ENV release`: ends the lock's keeper (asks first).
 fn lock_release(p: &Project, t: &Target) -> Plan {
-    let (host, path) = (&t.env.host, t.state(p, "lock"));
+    let (host, path) = (&t.host, t.state(p, "lock"));
     let mut plan = p.plan();
     plan.checks(reach_checks(p, t))
         .check(Check::Confirm {

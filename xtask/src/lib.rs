@@ -7,7 +7,7 @@
 //! 2. `cli`: the command table, a leaf that imports no family (only `cmd` and `config`);
 //! 3. the command families, one file each, which never import each other: `dev` (the local
 //!    stack), `backend`, `frontend`, `release` (image, push, staging, prod), `deploy` (deploy,
-//!    rollback, releases, lock) and `tools` (doctor, compose, bench);
+//!    rollback, releases, lock), `operate` (logs, exec, db) and `tools` (doctor, compose, bench);
 //! 4. what families share: `stack` (the dev stack's waits, logs, tests and frontend builds),
 //!    `remote` (an environment on its hosts: ssh, the lock, the release log, the `host` and
 //!    `swarm` engines and the switch), `images`, `engine`, and `project` (the project as this
@@ -33,6 +33,7 @@ mod frontend;
 pub mod fsops;
 pub mod images;
 mod interrupt;
+mod operate;
 mod release;
 pub mod remote;
 pub mod stack;
@@ -81,7 +82,11 @@ pub fn load(config: Option<&Path>, compose: Option<config::FlavorChoice>, remote
     let config = Config::load(&path)?;
     let facts = Facts::probe(&root, &config, remote);
     let flavor = detect_flavor(compose.unwrap_or(config.compose.flavor), facts.engine);
-    Ok(Project { root, config, flavor, facts })
+    let mut project = Project { root, config, flavor, facts };
+    if remote {
+        project.facts.managers = remote::target::answering_managers(&project);
+    }
+    Ok(project)
 }
 
 /// The plan of a command, titled with its command line; None for `doctor`, which checks the
@@ -94,6 +99,7 @@ pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
         Command::Frontend(c) => frontend::plan(p, c),
         Command::Release(c) => release::plan(p, c)?,
         Command::Deploy(c) => deploy::plan(p, c)?,
+        Command::Operate(c) => operate::plan(p, c)?,
         Command::Tool(Tool::Compose { args }) => tools::compose(p, args),
         Command::Tool(Tool::Bench { what }) => tools::bench(p, *what),
         Command::Tool(Tool::Doctor { .. }) => return Ok(None),
@@ -150,7 +156,7 @@ fn doctor(p: &Project, env: Option<&str>) -> Result<()> {
     };
     let mut serving = Vec::new();
     for name in names {
-        serving.push(remote::switch::serves(p, &remote::target::Target::new(p, name)?));
+        serving.extend(remote::switch::runs(p, &remote::target::Target::new(p, name)?));
     }
     tools::doctor(&every_plan(p, env)?, serving, &remote::target::shared_deploy_users(p))
 }
@@ -164,6 +170,12 @@ pub fn main() -> ExitCode {
     };
     match dispatch(cli, cli::line(&matches)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A one-off command's status is this command's (`exec`), its output said the rest.
+        Err(err) if err.downcast_ref::<process::Exited>().is_some() => {
+            let exited = err.downcast_ref::<process::Exited>().unwrap();
+            eprintln!("error: {exited}");
+            ExitCode::from(u8::try_from(exited.0).unwrap_or(1))
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

@@ -70,8 +70,6 @@ pub enum Expect {
     Prints(String),
     /// The probe succeeds and does not print this.
     Lacks(String),
-    /// The probe succeeds and its output is judged (and may end the wait as a failure).
-    Judged(Judge),
 }
 
 /// A judge's verdict on one poll of a wait.
@@ -84,14 +82,14 @@ pub enum Verdict {
     Failed(String),
 }
 
-/// The function of a `Judge`: a probe's output and the plan's variables in, a verdict out.
-pub type Judging = dyn Fn(&str, &Vars) -> Verdict + Send + Sync;
+/// The function of a `Judge`: the probes' outputs and the plan's variables in, a verdict out.
+pub type Judging = dyn Fn(&[String], &Vars) -> Verdict + Send + Sync;
 
-/// How a wait judges its probe's output.
+/// How a wait judges its probes' outputs.
 pub type Judge = Named<Judging>;
 
 impl Judge {
-    pub fn new(what: &str, judge: impl Fn(&str, &Vars) -> Verdict + Send + Sync + 'static) -> Judge {
+    pub fn new(what: &str, judge: impl Fn(&[String], &Vars) -> Verdict + Send + Sync + 'static) -> Judge {
         Named { what: what.to_string(), call: std::sync::Arc::new(judge) }
     }
 }
@@ -174,9 +172,12 @@ pub enum Probe {
     /// A program, until its output is as expected.
     Cmd { cmd: Cmd, expect: Expect },
     /// A program in a service's container (once there is one), until it succeeds.
-    In(ServiceExec),
+    In(Box<ServiceExec>),
     /// `GET http://127.0.0.1:PORT/PATH`, until it answers 200.
     Http { port: u16, path: String },
+    /// Programs, each to succeed, until `judge` finds their outputs ready (or failed: the wait
+    /// ends at once).
+    Judged { cmds: Vec<Cmd>, judge: Judge },
 }
 
 /// A program that holds something (a lock) until the plan ends: it must print `hello` (written
@@ -222,6 +223,8 @@ pub struct Step {
     pub undo: Vec<Action>,
     pub always: bool,
     pub settles: bool,
+    /// Says how long it took, however short (a backup).
+    pub timed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,7 +281,16 @@ impl Plan {
             undo: Vec::new(),
             always: false,
             settles: false,
+            timed: false,
         });
+        self
+    }
+
+    /// Makes the last step say how long it took, however short.
+    pub fn timed(&mut self) -> &mut Plan {
+        if let Some(step) = self.steps.last_mut() {
+            step.timed = true;
+        }
         self
     }
 
@@ -441,7 +453,6 @@ impl Plan {
                     Expect::Succeeds => String::new(),
                     Expect::Prints(text) => format!(" and prints {text}"),
                     Expect::Lacks(text) => format!(" and does not print {text}"),
-                    Expect::Judged(judge) => format!(" and {}", judge.what),
                 };
                 let _ = writeln!(out, "{pad}until it succeeds{prints}, {poll}, for at most {secs}s:");
                 self.render_cmd(out, cmd, indent);
@@ -456,6 +467,14 @@ impl Plan {
                     "{pad}until GET http://127.0.0.1:{port}{path} answers 200, {poll}, for at most {secs}s"
                 );
             }
+            Probe::Judged { cmds, judge } => {
+                let _ = writeln!(out, "{pad}until {}, from these, {poll}, for at most {secs}s:", judge.what);
+                cmds.iter().for_each(|cmd| self.render_cmd(out, cmd, indent));
+            }
+        }
+        if let Some(states) = &wait.states {
+            let _ = writeln!(out, "{pad}and fails at once when the container this lists has exited:");
+            self.render_cmd(out, states, indent + 2);
         }
     }
 
@@ -519,6 +538,9 @@ impl Plan {
         }
         if let Some(path) = &cmd.stdin_file {
             let _ = writeln!(out, "{pad}  stdin: the file {}", self.rel(path));
+        }
+        if let Some(path) = &cmd.stdout_file {
+            let _ = writeln!(out, "{pad}  stdout: to the file {}", self.rel(path));
         }
     }
 

@@ -21,6 +21,9 @@ fn expression(cmd: &Cmd) -> duct::Expression {
     for (key, value) in &cmd.env {
         e = e.env(key, value);
     }
+    if let Some(path) = &cmd.stdout_file {
+        e = e.stdout_path(path);
+    }
     match (&cmd.stdin, &cmd.stdin_file) {
         (Some(text), _) => e.stdin_bytes(text.as_bytes()),
         (None, Some(path)) => e.stdin_path(path),
@@ -60,14 +63,30 @@ pub fn failure_text(cmd: &Cmd, output: &Output) -> String {
 }
 
 /// Runs a command to completion, its output on the terminal. A terminal command ended with
-/// Ctrl-C (a followed log, a watcher, psql) succeeded: that is how it is left.
+/// Ctrl-C (a followed log, a watcher, psql) succeeded: that is how it is left. A command that
+/// passes its status fails with an `Exited` of it.
 pub fn run(cmd: &Cmd) -> Result<()> {
     let output = expression(cmd).unchecked().run().map_err(|e| start_error(cmd, e))?;
     if output.status.success() || (cmd.terminal && (interrupted() || interrupted_status(output.status))) {
         return Ok(());
     }
+    if let (true, Some(code)) = (cmd.passes_status, output.status.code()) {
+        return Err(Exited(code).into());
+    }
     bail!("`{}` {}", cmd.line(), status_text(output.status))
 }
+
+/// A command whose exit status is the xtask's (see `Cmd::passes_status`) exited with it.
+#[derive(Debug)]
+pub struct Exited(pub i32);
+
+impl std::fmt::Display for Exited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the command exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exited {}
 
 /// Runs a command to completion and returns everything about its end (never an error for a
 /// non-zero status): stdout and stderr captured.

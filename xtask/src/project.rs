@@ -54,6 +54,9 @@ pub struct Facts {
     /// What a release's base images are built from, by content, at the commit: read for the
     /// commands that reach a host.
     pub inputs: Inputs,
+    /// For a Swarm with several managers: the one that answers, by environment (`xtask::load`
+    /// asks them in turn); the environment's `host` otherwise.
+    pub managers: std::collections::BTreeMap<String, String>,
 }
 
 /// The content ids of the two base images of a release (the backend's Python and locked
@@ -96,7 +99,8 @@ impl Facts {
             file => vec!["-F", file],
         };
         let (mut ssh_users, mut ssh_machines) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
-        for host in config.environments.values().map(|e| &e.host).filter(|_| remote) {
+        let hosts = config.environments.values().flat_map(|e| std::iter::once(&e.host).chain(&e.managers));
+        for host in hosts.filter(|_| remote) {
             let resolved = sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "ssh {ssh_config...} -G {host}")));
             let setting =
                 |key: &str| resolved.as_deref()?.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string);
@@ -145,6 +149,7 @@ impl Facts {
             ssh_users,
             ssh_machines,
             inputs,
+            managers: Default::default(),
         }
     }
 }
@@ -472,6 +477,7 @@ pub fn fixture() -> Project {
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
             ssh_machines: [("recordsponge".to_string(), "recordsponge.com:22".to_string())].into(),
             inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
+            managers: Default::default(),
         },
     }
 }

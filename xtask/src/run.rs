@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::checks::{self, Check, Failure};
 use crate::cmd::{Cmd, Vars};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Alternative, Expect, Fs, Hold, Plan, Probe, ServiceExec, Step, Verdict, Wait, POLL};
+use crate::plan::{Action, Alternative, Expect, Fs, Hold, Judge, Plan, Probe, ServiceExec, Step, Verdict, Wait, POLL};
 use crate::process::{self, Background, Held};
 
 pub struct Options {
@@ -159,7 +159,7 @@ impl Run<'_> {
             if !step.undo.is_empty() {
                 done.push(step);
             }
-            if self.opts.verbose || t.elapsed() > Duration::from_secs(1) {
+            if self.opts.verbose || step.timed || t.elapsed() > Duration::from_secs(1) {
                 eprintln!("      done in {:.1}s", t.elapsed().as_secs_f64());
             }
         }
@@ -411,8 +411,7 @@ impl Run<'_> {
                     Expect::Lacks(text) => Expect::Lacks(self.vars.fill(text)?),
                     other => other.clone(),
                 };
-                let vars = self.vars.clone();
-                self.wait_until(timeout, service, &logs, || or_exited(poll_cmd(&probe, &expect, &vars)))
+                self.wait_until(timeout, service, &logs, || or_exited(poll_cmd(&probe, &expect)))
             }
             Probe::In(exec) => {
                 // The container is looked up until there is one (the stack may still be starting), then kept.
@@ -429,6 +428,11 @@ impl Run<'_> {
                         },
                     })
                 })
+            }
+            Probe::Judged { cmds, judge } => {
+                let cmds = cmds.iter().map(|c| c.resolve(&self.vars)).collect::<Result<Vec<_>>>()?;
+                let vars = self.vars.clone();
+                self.wait_until(timeout, service, &logs, || or_exited(poll_judged(&cmds, judge, &vars)))
             }
             Probe::Http { port, path } => self.wait_until(timeout, service, &logs, || {
                 or_exited(match http_status(*port, path) {
@@ -619,7 +623,7 @@ fn exited(states: &str) -> Option<String> {
 }
 
 /// One poll of a program: ready when it succeeds with the expected output.
-fn poll_cmd(probe: &Cmd, expect: &Expect, vars: &Vars) -> Poll {
+fn poll_cmd(probe: &Cmd, expect: &Expect) -> Poll {
     match process::capture(probe) {
         Ok(out) if out.status.success() => {
             let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -630,17 +634,33 @@ fn poll_cmd(probe: &Cmd, expect: &Expect, vars: &Vars) -> Poll {
                 Expect::Lacks(text) if answer.contains(text.as_str()) => {
                     Poll::NotYet(format!("it still answers `{answer}`"))
                 }
-                Expect::Judged(judge) => match (judge.call)(&answer, vars) {
-                    Verdict::Ready => Poll::Ready,
-                    Verdict::NotYet(why) => Poll::NotYet(why),
-                    Verdict::Failed(why) => Poll::Failed(why),
-                },
                 _ => Poll::Ready,
             }
         }
         Ok(out) if process::ssh_failed(probe, out.status) => Poll::Unreachable(process::failure_text(probe, &out)),
         Ok(out) => Poll::NotYet(process::failure_text(probe, &out)),
         Err(err) => Poll::NotYet(format!("{err:#}")),
+    }
+}
+
+/// One poll of programs whose outputs a judge reads: not yet while one fails (unreachable when
+/// ssh could not connect).
+fn poll_judged(cmds: &[Cmd], judge: &Judge, vars: &Vars) -> Poll {
+    let mut outputs = Vec::new();
+    for cmd in cmds {
+        match process::capture(cmd) {
+            Ok(out) if out.status.success() => outputs.push(String::from_utf8_lossy(&out.stdout).trim().to_string()),
+            Ok(out) if process::ssh_failed(cmd, out.status) => {
+                return Poll::Unreachable(process::failure_text(cmd, &out))
+            }
+            Ok(out) => return Poll::NotYet(process::failure_text(cmd, &out)),
+            Err(err) => return Poll::NotYet(format!("{err:#}")),
+        }
+    }
+    match (judge.call)(&outputs, vars) {
+        Verdict::Ready => Poll::Ready,
+        Verdict::NotYet(why) => Poll::NotYet(why),
+        Verdict::Failed(why) => Poll::Failed(why),
     }
 }
 

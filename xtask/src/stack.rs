@@ -17,11 +17,11 @@ fn readiness_timeout(p: &Project) -> Duration {
 pub fn wait_database(p: &Project) -> Action {
     let db = &p.config.services.database;
     Action::wait(Wait {
-        probe: Probe::In(p.service_exec(
+        probe: Probe::In(Box::new(p.service_exec(
             &["--user", "postgres"],
             db,
             &["pg_isready", "--quiet", "--host", "127.0.0.1"],
-        )),
+        ))),
         timeout: readiness_timeout(p),
         service: db.clone(),
         logs: p.compose(&["logs", "--tail", "30", db.as_str()]),

@@ -292,7 +292,7 @@ fn a_service_exec_runs_in_the_container_its_lookup_lists() {
     plan.step("Run", Action::RunIn(exec(echo("c0ffee")))).step(
         "Wait",
         Action::wait(Wait {
-            probe: Probe::In(exec(echo("c0ffee"))),
+            probe: Probe::In(Box::new(exec(echo("c0ffee")))),
             timeout: std::time::Duration::from_secs(5),
             service: "db".into(),
             logs: echo("logs"),

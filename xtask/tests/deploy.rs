@@ -31,7 +31,7 @@ struct Suite {
 fn setup() -> Suite {
     common::engine("deploy suite");
     let p = xtask::load(None, None, false).unwrap();
-    let fleet = Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), 1, true, &[8080, 8081]).unwrap();
+    let fleet = Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), 1, Some(0), &[8080, 8081]).unwrap();
     let host = fleet.hosts[0].name.clone();
     fleet.set_up(&p, &host, &["staging=_@8080".into(), "prod=_@8081".into()], true).unwrap();
     let env_text = fleet.app_database(&p, &host, "staging", false).unwrap();
@@ -50,6 +50,8 @@ fn setup() -> Suite {
     config.deploy.repository = repository.clone();
     config.deploy.ssh_config = fleet.ssh_config.display().to_string();
     config.deploy.keep_releases = 2;
+    // PostgreSQL's client for backups, from the fleet's registry (Docker Hub is out of reach).
+    config.backups.image = fleet.push_test_image(&p, "pgclient").unwrap();
     // The dev images' tags (mutable, shared by every checkout on a machine) name images that
     // have nothing to do with this commit: what ships must not depend on them.
     config.images.backend_dev = format!("{}/unrelated/expungeservice:dev", fleet.registry);
@@ -155,7 +157,11 @@ fn deploys_survive_what_operators_do() {
     // Ignored files in the checkout (git's own exclude list: the tree stays clean): a secret
     // env file, a directory, a symlink to a file outside the repository. None may ship.
     let ignored = ["src/backend/.env", "src/backend/.venv/lib.py", "src/backend/id_key"];
-    let exclude = s.p.root.join(".git/info/exclude");
+    // (git's own path for it: a second checkout's is in the first one's .git.)
+    let git = ["rev-parse", "--path-format=absolute", "--git-path", "info/exclude"];
+    let exclude = String::from_utf8(Command::new("git").args(git).output().unwrap().stdout).unwrap();
+    let exclude = std::path::PathBuf::from(exclude.trim());
+    std::fs::create_dir_all(exclude.parent().unwrap()).unwrap();
     let excluded = std::fs::read_to_string(&exclude).unwrap_or_default();
     std::fs::write(&exclude, format!("{excluded}\n/src/backend/.env\n/src/backend/.venv/\n/src/backend/id_key\n"))
         .unwrap();
@@ -193,6 +199,7 @@ fn deploys_survive_what_operators_do() {
     interruptions(&s, &release_image);
     lock_and_history(&s);
     checks_that_tell_the_truth(&s);
+    day_two(&s, &release_image);
 
     // No secret from the host's env file appears in any output.
     for out in s.x.outputs.borrow().iter() {
@@ -481,7 +488,7 @@ fn what_ships_is_the_commit(s: &Suite, image: &str) {
         .read()
         .unwrap();
     assert!(shipped.lines().count() >= 2, "{shipped}");
-    assert_eq!(shipped, built, "the release's frontend differs from a clean build of the commit");
+    assert_eq!(shipped.trim(), built.trim(), "the release's frontend differs from a clean build of the commit");
 
     // The build machine's extra CA was trusted while the bases were built, never after.
     assert_eq!(in_release("ls -A /usr/local/share/ca-certificates; echo ${NODE_EXTRA_CA_CERTS:-}").trim(), "");
@@ -626,4 +633,116 @@ fn checks_that_tell_the_truth(s: &Suite) {
         "nginx loaded the hostile line"
     );
     write(&good);
+}
+
+/// The app's database on the host, as PostgreSQL's superuser: `sql`'s rows, one a line.
+fn sql(s: &Suite, sql: &str) -> String {
+    let argv = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", "recordsponge", "-c", sql];
+    s.fleet.exec(&s.host, Some("postgres"), &argv, None).unwrap()
+}
+
+/// Logs, one-off commands and backups of a serving environment: a backup restores exactly the
+/// rows a mistaken delete took; a backup that cannot be written refuses the deploy before
+/// anything changes; a one-off command runs beside the live release, never in it.
+fn day_two(s: &Suite, image: &str) {
+    let live = s.serving();
+    // Logs: the live release's, and --follow sees a request made while it runs.
+    let logs = s.ok(&["logs", "staging", "--lines", "20"]);
+    assert!(logs.out.contains(&format!("the live release: {live}")), "{}", logs.out);
+    assert!(logs.stdout.contains("GET /api/"), "no request in the live release's logs:\n{}", logs.stdout);
+    assert!(!logs.stdout.contains('\u{1b}'), "terminal escapes in piped logs:\n{}", logs.stdout);
+    let mut follow = s.spawn(&["logs", "staging", "--follow", "--lines", "0"]);
+    follow.wait_for("Follow the live release's logs");
+    std::thread::sleep(Duration::from_secs(2));
+    get(s.port, "/api/version?day-two-probe");
+    follow.wait_for("day-two-probe");
+    follow.interrupt();
+    let (_, out) = follow.finish(&s.x);
+    assert!(!out.contains("error"), "Ctrl-C should end `logs --follow` quietly:\n{out}");
+
+    // exec: a new container of the live release's image, with the env file; its exit code is
+    // the command's; the serving container is untouched; the run is in the release log.
+    let tier = s.ok(&["exec", "staging", "--", "printenv", "TIER"]);
+    assert_eq!(tier.stdout.trim(), "staging", "{}", tier.out);
+    let failed = s.xtask(&["exec", "staging", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(failed.code, Some(7), "the command's exit code is exec's:\n{}", failed.out);
+    assert_eq!(s.running_releases(), std::slice::from_ref(&live), "exec touched what serves");
+    assert!(s.log().contains("\tran: printenv TIER"), "the run is not in the release log:\n{}", s.log());
+    assert!(!s.log().contains(&s.secret), "the release log holds a secret");
+
+    // A backup, a mistaken delete, a restore: exactly the rows there were.
+    refused(&s.xtask(&["db", "restore", "staging", "latest"]), "a restore without a terminal or --yes", "--yes");
+    sql(s, "INSERT INTO users (email, name, hashed_password) VALUES ('a@example.org', 'A', 'x'), ('b@example.org', 'B', 'y')");
+    let rows = || sql(s, "SELECT user_id, email, name, hashed_password FROM users ORDER BY user_id");
+    let before = rows();
+    assert_eq!(before.lines().count(), 2, "{before}");
+    let backup = s.ok(&["db", "backup", "staging"]);
+    assert!(backup.out.contains("/var/backups/recordsponge/staging/staging-"), "{}", backup.out);
+    assert!(
+        backup.out.contains(&format!("-{live}.dump: ")),
+        "the backup is named for the live release:\n{}",
+        backup.out
+    );
+    sql(s, "DELETE FROM users");
+    let restore = s.ok(&["--yes", "db", "restore", "staging", "latest"]);
+    assert!(restore.out.contains("what it replaced is the backup staging-"), "{}", restore.out);
+    eprintln!("    the test database: backup {:.1}s, restore {:.1}s", backup.seconds, restore.seconds);
+    assert_eq!(rows(), before, "the restore did not give back the rows there were");
+    let listed = s.ok(&["db", "backups", "staging"]);
+    assert_eq!(listed.stdout.lines().filter(|l| l.starts_with("staging-")).count(), 2, "{}", listed.stdout);
+    // The dump comes here only when asked.
+    let here = s.fleet.dir.join("staging.dump");
+    s.ok(&["db", "backup", "staging", "--download", &here.display().to_string()]);
+    assert!(std::fs::read(&here).unwrap().starts_with(b"PGDMP"), "the download is not a dump");
+    // A backup of another environment is restored only when named so.
+    let other = s.xtask(&["--yes", "db", "restore", "staging", "prod-20261128T120000Z"]);
+    assert!(!other.ok && other.out.contains("`--from prod`"), "{}", other.out);
+    assert_eq!(rows(), before, "a refused restore changed the database");
+
+    // With backups before deploys (prod's default) and the backups' disk full, a deploy is
+    // refused before the switch, saying why, and the live release serves on; with room, the
+    // deploy backs up first.
+    let mut backing_up = Config::load(&s.x.config).unwrap();
+    backing_up.environments.get_mut("staging").unwrap().backup_before_deploy = true;
+    let with_backup = s.fleet.dir.join("backup-first.toml");
+    backing_up.write(&with_backup).unwrap();
+    let dir = "/var/backups/recordsponge/staging";
+    let root = |argv: &[&str]| s.fleet.exec(&s.host, None, argv, None).unwrap();
+    root(&["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", dir]);
+    root(&["chown", USER, dir]);
+    root(&["dd", "if=/dev/zero", &format!("of={dir}/filler"), "bs=4k", "count=2", "status=none"]);
+    let tag = image.rsplit(':').next().unwrap();
+    let deploy = ["deploy", "staging", "--tag", tag];
+    let load = Load::start(s.port, "/api/health");
+    let full = s.x.run_with(s.x.command_with(&with_backup, &deploy), "deploy staging (backups' disk full)");
+    let (failed, total) = load.stop("a deploy refused by a full disk");
+    assert_eq!(failed, 0, "{failed} of {total} requests failed");
+    assert!(!full.ok && full.out.contains("the backup failed") && full.out.contains("df -h"), "{}", full.out);
+    assert!(!full.out.contains("Log the start"), "a refused deploy went on past its backup:\n{}", full.out);
+    assert_eq!(s.serving(), live, "the live release changed");
+    root(&["umount", dir]);
+    let backed = s.x.run_with(s.x.command_with(&with_backup, &deploy), "deploy staging (a backup first)");
+    assert!(backed.ok && backed.out.contains(&format!("{dir}/staging-")), "{}", backed.out);
+    let plain = s.ok(&deploy);
+    eprintln!("    a deploy with its backup first: {:.1}s; without: {:.1}s", backed.seconds, plain.seconds);
+    assert_eq!(rows(), before);
+
+    // For the record: backup and restore of a database of over 100 MB (a table of random text).
+    sql(
+        s,
+        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) AS a, \
+             repeat(md5(random()::text), 2) AS b FROM generate_series(1, 900000) g",
+    );
+    let size = sql(s, "SELECT pg_size_pretty(pg_database_size('recordsponge'))");
+    let backup = s.ok(&["db", "backup", "staging"]);
+    let restore = s.ok(&["--yes", "db", "restore", "staging", "latest"]);
+    eprintln!(
+        "    a database of {}: backup {:.1}s, restore {:.1}s (the restore backs up first)",
+        size.trim(),
+        backup.seconds,
+        restore.seconds
+    );
+    assert_eq!(sql(s, "SELECT count(*) FROM bulk").trim(), "900000");
+    sql(s, "DROP TABLE bulk");
+    assert_eq!(rows(), before);
 }

@@ -34,6 +34,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
             ssh_machines: [("recordsponge".to_string(), "recordsponge.com:22".to_string())].into(),
             inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
+            managers: Default::default(),
         },
     }
 }
@@ -63,6 +64,13 @@ const VARIANTS: &[&str] = &[
     "rollback prod prod-0123456789ab",
     "lock staging release",
     "compose ps --all",
+    "logs prod --follow --since 10m --lines 50",
+    "exec prod -- flask shell",
+    "exec staging --release staging-0123456789ab -- python -V",
+    "db backups prod",
+    "db backup prod --download prod.dump",
+    "db restore staging latest",
+    "db restore staging prod-20261128T120000Z --from prod",
 ];
 
 /// Every command line with a plan: one for each command of the table, and the variants.

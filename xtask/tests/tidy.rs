@@ -16,14 +16,14 @@ const LAYERS: &[&[&str]] = &[
     // The dispatch.
     &["lib"],
     // The command families.
-    &["dev", "backend", "frontend", "release", "deploy", "tools"],
+    &["dev", "backend", "frontend", "release", "deploy", "operate", "tools"],
     // The command table: a leaf below the families, above nothing it may not import.
     &["cli"],
     // What the families share.
     &["stack", "engine", "remote", "remote::switch"],
     &["images", "remote::host", "remote::swarm"],
     &["remote::lock"],
-    &["remote::log", "remote::docker", "remote::nginx"],
+    &["remote::log", "remote::docker", "remote::nginx", "remote::db"],
     &["remote::target"],
     &["remote::ssh"],
     &["project"],

@@ -26,7 +26,7 @@ use crate::project::Project;
 /// What a host of this engine needs beyond what every deploy needs: curl, the nginx upstream
 /// file, the two nginx commands through `sudo -n`, and nginx's processes visible.
 pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
-    let (host, user, d) = (&t.env.host, &t.user, &p.config.deploy);
+    let (host, user, d) = (&t.host, &t.user, &p.config.deploy);
     let probe = |what: String, remote: Vec<String>, fix: String| Check::Probe {
         what,
         probe: t.ssh(p, &remote),
@@ -81,7 +81,7 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
 
 /// The upstream file holds what a deploy writes, and nothing else (nginx includes it as root).
 fn upstream_shape(p: &Project, t: &Target) -> Check {
-    let (host, (_, upstream_file, name)) = (&t.env.host, t.env.nginx());
+    let (host, (_, upstream_file, name)) = (&t.host, t.env.nginx());
     let name = name.to_string();
     Check::Judged {
         what: format!("{upstream_file} on {host} holds only what a deploy writes"),
@@ -111,7 +111,7 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
     let capture =
         |remote: Vec<String>, var: &str| Action::Capture { cmd: t.ssh(p, &remote), var: var.into(), optional: false };
     plan.step("Read the nginx upstream", capture(words(&["cat", "--", upstream_file]), "upstream"))
-        .step(&format!("Read the containers on {}", t.env.host), capture(docker::ps_all(), "containers"))
+        .step(&format!("Read the containers on {}", t.host), capture(docker::ps_all(), "containers"))
         .step("Ask nginx which release serves", target::ask_serving(p, t));
     let (env, keep, upstream_name) = (t.name.clone(), p.config.deploy.keep_releases, t.env.nginx().2.to_string());
     plan.step(

@@ -34,7 +34,7 @@ pub fn list() -> Vec<String> {
 /// The lock is free (a shared flock for an instant, which a deploy's keeper waits out).
 pub fn free(p: &Project, t: &Target) -> Check {
     Check::Free {
-        what: format!("the {} deploy lock on {}", t.name, t.env.host),
+        what: format!("the {} deploy lock on {}", t.name, t.host),
         probe: t.ssh(p, &probe(&t.state(p, "lock"), &["true"])),
         taken: TAKEN,
         holder: t.ssh(p, &["cat", "--", &t.state(p, "holder")]),
@@ -51,7 +51,7 @@ pub fn take(p: &Project, t: &Target, plan: &mut Plan, doing: &str) {
     plan.step(
         &format!("Take the {} deploy lock", t.name),
         Action::Hold(Hold {
-            what: format!("the {} deploy lock on {}", t.name, t.env.host),
+            what: format!("the {} deploy lock on {}", t.name, t.host),
             cmd: t.ssh(p, &keeper(&t.state(p, "lock"), &t.state(p, "holder"))).quiet(),
             hello: clean_field(&format!("{}@{}: {doing} as {}, since {}", f.user, f.machine, t.container, f.now)),
             taken: TAKEN,

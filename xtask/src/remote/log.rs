@@ -22,9 +22,14 @@ pub fn append(p: &Project, t: &Target, line: String) -> Action {
 /// One line of the release log: `time user action release image digest commit result`, the
 /// digest and commit those the plan learned (`%{digest}`, `%{commit}`).
 pub fn line(p: &Project, t: &Target, action: &str, image: &str, result: &str) -> String {
+    line_of(p, &t.container, action, image, result)
+}
+
+/// A line of the release log for `release` (a deploy's new release, or a one-off run's name).
+pub fn line_of(p: &Project, release: &str, action: &str, image: &str, result: &str) -> String {
     let f = &p.facts;
     let user = clean_field(&format!("{}@{}", f.user, f.machine));
-    format!("{}\t{user}\t{action}\t{}\t{image}\t%{{digest}}\t%{{commit}}\t{result}\n", f.now, t.container)
+    format!("{}\t{user}\t{action}\t{release}\t{image}\t%{{digest}}\t%{{commit}}\t{result}\n", f.now)
 }
 
 /// One attempt in the release log: the line of its start, with the result of its end
@@ -88,13 +93,7 @@ pub fn release_stack(attempts: &[Attempt]) -> Vec<&Attempt> {
 /// them all.
 pub fn rollback_target<'a>(attempts: &'a [Attempt], live: &str, wanted: Option<&str>) -> Result<&'a Attempt> {
     if let Some(w) = wanted {
-        let found = attempts.iter().rev().filter(|a| a.result == "ok").find(|a| {
-            a.release == w
-                || a.image.rsplit(':').next() == Some(w)
-                || (w.len() >= 4
-                    && (a.commit.starts_with(w) || a.digest.rsplit(':').next().is_some_and(|d| d.starts_with(w))))
-        });
-        return match found {
+        return match find(attempts, w) {
             Some(a) if a.digest == live => bail!("{w} is the live release already ({})", a.digest),
             Some(a) => Ok(a),
             None => bail!("no successful release `{w}` in the release log (`cargo xtask releases ENV` lists them)"),
@@ -110,6 +109,17 @@ pub fn rollback_target<'a>(attempts: &'a [Attempt], live: &str, wanted: Option<&
         None if stack.is_empty() => bail!("the release log has no successful release to roll back to"),
         None => bail!("the live release is the oldest one in the release log: there is nothing further back"),
     }
+}
+
+/// The newest successful release that `wanted` names: its release name, its tag, or a prefix
+/// (4+ characters) of its commit or digest.
+pub fn find<'a>(attempts: &'a [Attempt], wanted: &str) -> Option<&'a Attempt> {
+    attempts.iter().rev().filter(|a| a.result == "ok").find(|a| {
+        a.release == wanted
+            || a.image.rsplit(':').next() == Some(wanted)
+            || (wanted.len() >= 4
+                && (a.commit.starts_with(wanted) || a.digest.rsplit(':').next().is_some_and(|d| d.starts_with(wanted))))
+    })
 }
 
 /// The release history as a table, newest last.

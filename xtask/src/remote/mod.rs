@@ -18,6 +18,7 @@
 //! `ssh` (the connection, files on the host), `docker` (docker on the host, and its JSON),
 //! `nginx`, and the Swarm's in `swarm`; the planners compose them.
 
+pub mod db;
 pub mod docker;
 pub mod host;
 pub mod lock;

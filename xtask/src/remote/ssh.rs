@@ -7,6 +7,19 @@ use crate::project::Project;
 /// `ssh [-F CONFIG] OPTIONS HOST -- 'ARG' 'ARG'...`: never prompting, and sharing one
 /// connection per host where it can (ControlMaster, its socket in $HOME/.ssh).
 pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
+    options(p).args(&[host, "--"]).remote(remote)
+}
+
+/// `ssh` for a program a person works with (a followed log, a shell): with a terminal on the
+/// host when this one has one (`-t`: Ctrl-C reaches the program there), and this terminal's.
+pub fn ssh_terminal<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
+    let cmd = options(p);
+    let cmd = if p.facts.terminal { cmd.arg("-t") } else { cmd };
+    cmd.args(&[host, "--"]).remote(remote).terminal(true)
+}
+
+/// `ssh` and its options, up to the host.
+fn options(p: &Project) -> Cmd {
     let mut cmd = p.cmd("ssh");
     if !p.config.deploy.ssh_config.is_empty() {
         cmd = cmd.args(&["-F", &p.config.deploy.ssh_config]);
@@ -17,7 +30,7 @@ pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
         let path = format!("ControlPath={}/rs-%C", dir.display());
         cmd = cmd.args(&["-o", "ControlMaster=auto", "-o", &path, "-o", "ControlPersist=60"]);
     }
-    cmd.args(&[host, "--"]).remote(remote)
+    cmd
 }
 
 /// Writes standard input to `path` on the host, replacing it.
@@ -70,6 +83,16 @@ mod tests {
         let args = ssh(&p, "h", &["true"]).argv();
         assert_eq!(args[..2], ["-F", "/tmp/fleet/ssh_config"]);
         assert!(!args.iter().any(|a| a.starts_with("Control")), "{args:?}");
+    }
+
+    #[test]
+    fn a_person_s_program_gets_a_terminal_on_the_host_only_when_there_is_one_here() {
+        let mut p = crate::project::fixture();
+        let plain = ssh_terminal(&p, "h", &["docker", "logs", "x"]);
+        assert!(plain.terminal && !plain.args.contains(&"-t".to_string()), "{:?}", plain.args);
+        p.facts.terminal = true;
+        let args = ssh_terminal(&p, "h", &["docker", "logs", "x"]).args;
+        assert_eq!(args[args.len() - 3..], ["-t", "h", "--"]);
     }
 
     #[test]

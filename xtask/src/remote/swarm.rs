@@ -29,7 +29,7 @@ fn service(t: &Target) -> String {
 /// What a manager of this engine needs beyond docker: to be a manager, every node ready, curl
 /// (it asks the proxy which release serves), and the stack's files.
 pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
-    let host = &t.env.host;
+    let host = &t.host;
     let fix_manager = format!(
         "make {host} a manager: `docker swarm init` there for a new Swarm, or point environments.{}.manager at a \
          manager (`docker node ls` on one lists them)",
@@ -42,13 +42,18 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
             line: Some("true".into()),
             fix: fix_manager,
         },
-        Check::AllLines {
-            what: format!("every node of {host}'s Swarm is ready"),
-            probe: t.ssh(p, &node_statuses()),
-            suffix: " Ready".into(),
+        // A node that is Down leaves the others to run the release (the deploy places the
+        // replicas on the Ready ones and names the others): refused only when none is Ready.
+        Check::Judged {
+            what: format!("a node of {host}'s Swarm is Ready and Active, to run the release"),
+            probes: vec![t.ssh(p, &nodes())],
+            judge: crate::checks::Judge::new("the Ready nodes", |out| match ready_nodes(&out[0]) {
+                0 => Err(format!("none is: {}", out[0].lines().collect::<Vec<_>>().join("; "))),
+                _ => Ok(()),
+            }),
             fix: format!(
-                "on the node that is not: start Docker (it rejoins by itself); a node gone for good: \
-                 `docker node rm NODE` on {host}"
+                "start Docker on a node (it rejoins by itself), or make one active: `docker node update --availability \
+                 active NODE` on {host}"
             ),
         },
         Check::Probe {
@@ -78,6 +83,27 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// Every node of the Swarm is Ready and Active (`doctor ENV`): one that is Down or drained
+/// leaves the others its share of the tasks and the traffic.
+pub fn nodes_ready(p: &Project, t: &Target) -> Check {
+    let host = &t.host;
+    Check::Judged {
+        what: format!("every node of {host}'s Swarm is Ready and Active"),
+        probes: vec![t.ssh(p, &nodes())],
+        judge: crate::checks::Judge::new("the nodes' states", |out| {
+            let odd = node_notes(&out[0]);
+            match odd.is_empty() {
+                true => Ok(()),
+                false => Err(odd.join("; ")),
+            }
+        }),
+        fix: format!(
+            "a node Down: start Docker on it (it rejoins by itself), or, gone for good, `docker node rm NODE` on {host}; \
+             a node drained: `docker node update --availability active NODE` once its maintenance is over"
+        ),
+    }
 }
 
 /// The environment serves: what answers through the proxy is the release the service runs,
@@ -130,11 +156,6 @@ pub fn judge_serving(
 /// Whether the host is a manager (`true`).
 fn is_manager() -> Vec<String> {
     words(&["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"])
-}
-
-/// Each node and its status (`HOSTNAME STATUS`).
-fn node_statuses() -> Vec<String> {
-    words(&["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}}"])
 }
 
 /// Each node, its status and availability (`HOSTNAME STATUS AVAILABILITY`).
@@ -199,7 +220,7 @@ pub fn read(p: &Project, t: &Target, plan: &mut Plan) {
                 "%{live}, %{live_digest} = the release the service runs, from %{service}, %{tasks}, %{nodes} and %{serving}",
                 |vars| {
                     let s = Service::parse(vars.get("service"));
-                    let mut notes = report(&s, vars.get("tasks"), serving_release(vars.get("serving")));
+                    let mut notes = report(&s, vars.get("tasks"), vars.get("nodes"), serving_release(vars.get("serving")));
                     notes.extend(node_notes(vars.get("nodes")));
                     let mut decided = Decided::default()
                         .set("live", s.as_ref().map(|s| s.release.clone()).unwrap_or_default())
@@ -222,12 +243,36 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
         "Note the manager's time",
         Action::Capture { cmd: t.ssh(p, &["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"]), var: "since".into(), optional: false },
     );
+    let replicas = e.replicas;
+    plan.step(
+        "Place the replicas on the Ready nodes",
+        Action::Decide(Decision::new(
+            &format!("%{{max_per_node}}, %{{update_order}} = how {replicas} replicas spread over the Ready nodes of %{{nodes}}"),
+            move |vars| {
+                let ready = ready_nodes(vars.get("nodes"));
+                let Some(place) = placement(replicas, ready) else {
+                    anyhow::bail!("no node of the Swarm is Ready and Active: nothing can run the release ({})", vars.get("nodes"))
+                };
+                let order = if place.start_first { "start-first" } else { "stop-first" };
+                Ok(Decided::default()
+                    .set("max_per_node", place.max_per_node.to_string())
+                    .set("update_order", order)
+                    .note(format!(
+                        "{replicas} replicas on {ready} Ready node{}: at most {} a node, {order}",
+                        if ready == 1 { "" } else { "s" },
+                        place.max_per_node
+                    )))
+            },
+        )),
+    );
     let vars = [
         "IMAGE=%{digest}".to_string(),
         format!("RELEASE={new}"),
         format!("ENV={}", t.name),
         format!("ENV_FILE={}", e.env_file),
         format!("REPLICAS={}", e.replicas),
+        "MAX_PER_NODE=%{max_per_node}".to_string(),
+        "UPDATE_ORDER=%{update_order}".to_string(),
         format!("SYSLOG_FACILITY={}", e.syslog_facility),
         format!("PROXY_IMAGE={}", e.proxy_image),
         format!("PROXY_PORT={}", e.proxy_port),
@@ -276,14 +321,19 @@ fn copy_proxy_config(p: &Project, t: &Target, plan: &mut Plan, proxy_file: &str)
 fn wait_for_rollout(p: &Project, t: &Target, plan: &mut Plan) {
     let (e, new, service) = (t.env, &t.container, service(t));
     let rollout = Duration::from_secs(e.health_timeout + 60 + 30 * u64::from(e.replicas));
-    let judge = Judge::new(&format!("Swarm has rolled {new} out (or rolled it back) since %{{since}}"), {
-        let new = new.clone();
-        move |out, vars| rollout_verdict(out, &new, vars.get("since"))
+    let what = format!("Swarm has rolled {new} out to every replica (or rolled it back) since %{{since}}");
+    let judge = Judge::new(&what, {
+        let (new, replicas) = (new.clone(), e.replicas);
+        move |out, vars| {
+            let state = Rollout { service: &out[0], tasks: &out[1], nodes: &out[2], since: vars.get("since") };
+            rollout_verdict(&state, &new, replicas)
+        }
     });
+    let probes = vec![t.ssh(p, &inspect_service(&service)), t.ssh(p, &tasks(&service, false)), t.ssh(p, &nodes())];
     plan.step(
         &format!("Wait for Swarm to roll {new} out"),
         Action::wait(Wait {
-            probe: Probe::Cmd { cmd: t.ssh(p, &inspect_service(&service)), expect: Expect::Judged(judge) },
+            probe: Probe::Judged { cmds: probes, judge },
             timeout: rollout,
             service: format!("the update of {service}"),
             logs: t.ssh(p, &tasks(&service, true)),
@@ -291,8 +341,7 @@ fn wait_for_rollout(p: &Project, t: &Target, plan: &mut Plan) {
         }),
     )
     .hint(&format!(
-        "Swarm rolls an update back by itself when a task of it fails, also a task on a node that went down; \
-         `cargo xtask releases {}` shows the service, its tasks and nodes. An update still running goes on by itself",
+        "`cargo xtask releases {}` shows the service, its tasks and nodes; an update still running goes on by itself",
         t.name
     ))
     .step(
@@ -363,20 +412,35 @@ struct TaskJson {
     current_state: String,
     #[serde(default)]
     error: String,
+    #[serde(default)]
+    image: String,
 }
 
-/// Whether Swarm has rolled `new` out: its spec runs it and its update since `since` (the
-/// manager's clock, before the deploy) completed; a failure when Swarm rolled it back or paused.
-/// A service made new has no update to wait for.
-pub fn rollout_verdict(inspect: &str, new: &str, since: &str) -> Verdict {
-    let Some(s) = Service::parse(inspect) else { return Verdict::NotYet("the service does not exist yet".into()) };
+/// What a rollout is judged from: the service (`inspect_service`), its tasks (`tasks`), the
+/// nodes (`nodes`), and the manager's time before the deploy.
+pub struct Rollout<'a> {
+    pub service: &'a str,
+    pub tasks: &'a str,
+    pub nodes: &'a str,
+    pub since: &'a str,
+}
+
+/// Whether Swarm has rolled `new` out: its spec runs it, its update since `since` (the manager's
+/// clock, before the deploy) completed, and `replicas` tasks of it run on Ready nodes; a failure
+/// when Swarm rolled it back or paused, or when the update cannot finish because a task of it
+/// was given to a node that is Down. A service made new has no update to wait for.
+pub fn rollout_verdict(r: &Rollout, new: &str, replicas: u32) -> Verdict {
+    let Some(s) = Service::parse(r.service) else { return Verdict::NotYet("the service does not exist yet".into()) };
     // Both on the manager's clock; Docker's times have fractions of a second, `since` has none.
     let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
-    let ours = |started: &str| matches!((time(started), time(since)), (Some(s), Some(t)) if s >= t);
+    let ours = |started: &str| matches!((time(started), time(r.since)), (Some(s), Some(t)) if s >= t);
+    let running = || replicas_running(&s, r.tasks, r.nodes, new, replicas);
     match &s.update {
         Some(u) if ours(&u.started_at) => match u.state.as_str() {
-            "completed" if s.release == new => Verdict::Ready,
-            "updating" => Verdict::NotYet(format!("updating: {}", u.message)),
+            "completed" if s.release == new => running(),
+            "updating" => {
+                stuck(&s, r.tasks, r.nodes, new).unwrap_or_else(|| Verdict::NotYet(format!("updating: {}", u.message)))
+            }
             "rollback_started" | "rollback_completed" | "rollback_paused" | "paused" => Verdict::Failed(format!(
                 "Swarm did not roll {new} out: {}, \"{}\"; the tasks of the release before it keep serving",
                 u.state, u.message
@@ -387,14 +451,69 @@ pub fn rollout_verdict(inspect: &str, new: &str, since: &str) -> Verdict {
             Verdict::Failed(format!("the service runs {}, not {new}: another deploy changed it", s.release))
         }
         // Made new, or the update not begun yet.
-        None => Verdict::Ready,
+        None => running(),
         Some(_) => Verdict::NotYet("the update has not begun".into()),
     }
 }
 
+/// The nodes that are Down, from `nodes()`.
+fn down_nodes(nodes: &str) -> Vec<&str> {
+    nodes
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, rest)| rest.starts_with("Down"))
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// Ready when `replicas` tasks of the service's image run on nodes that are not Down.
+fn replicas_running(s: &Service, tasks: &str, nodes: &str, new: &str, replicas: u32) -> Verdict {
+    let down = down_nodes(nodes);
+    let tasks: Vec<TaskJson> = tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let running = tasks
+        .iter()
+        .filter(|t| t.image == s.image && t.desired_state == "Running" && t.current_state.starts_with("Running"))
+        .filter(|t| !down.contains(&t.node.as_str()))
+        .count();
+    match running >= replicas as usize {
+        true => Verdict::Ready,
+        false => Verdict::NotYet(format!("{running} of {replicas} tasks of {new} run")),
+    }
+}
+
+/// An update that cannot finish while a node is Down: a task of the new release was given to
+/// that node (it neither starts nor stops until the node returns), or has no node to go to (the
+/// spare node a start-first update needs beside one task a node was the one lost). Swarm waits
+/// for the node in both cases.
+fn stuck(s: &Service, tasks: &str, nodes: &str, new: &str) -> Option<Verdict> {
+    let down = down_nodes(nodes);
+    if down.is_empty() {
+        return None;
+    }
+    let tasks: Vec<TaskJson> = tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let waiting = tasks.iter().filter(|t| t.image == s.image && t.desired_state == "Running");
+    let lost: Vec<String> = waiting
+        .clone()
+        .filter(|t| !t.current_state.starts_with("Running") && down.contains(&t.node.as_str()))
+        .map(|t| format!("{} to {}, a node that is Down", t.name, t.node))
+        .collect();
+    let unplaced = waiting
+        .filter(|t| t.current_state.starts_with("Pending") && t.error.contains("no suitable node"))
+        .map(|t| format!("{} no node ({}: {} is Down)", t.name, t.error.trim_matches('"'), down.join(", ")));
+    let all: Vec<String> = lost.into_iter().chain(unplaced).collect();
+    (!all.is_empty()).then(|| {
+        Verdict::Failed(format!(
+            "the update to {new} cannot finish: Swarm gave {}, and waits for it. The tasks on the other nodes serve. \
+             Bring the node back (Swarm then finishes by itself), or deploy or roll back again (the replicas then go \
+             to the Ready nodes); if the node is gone for good, `docker node rm --force NODE` on a manager",
+            all.join("; ")
+        ))
+    })
+}
+
 /// What runs, for the user: the release and its update, each task where it runs, and what
 /// answers through the proxy.
-pub fn report(s: &Option<Service>, tasks: &str, serving: Option<&str>) -> Vec<String> {
+pub fn report(s: &Option<Service>, tasks: &str, nodes: &str, serving: Option<&str>) -> Vec<String> {
     let Some(s) = s else { return vec!["no release serves yet (the stack has no app service)".into()] };
     let mut notes = vec![format!("the service runs {} ({})", s.release, s.image)];
     if let Some(u) = &s.update {
@@ -405,7 +524,12 @@ pub fn report(s: &Option<Service>, tasks: &str, serving: Option<&str>) -> Vec<St
     for t in tasks.lines().filter_map(|line| serde_json::from_str::<TaskJson>(line).ok()) {
         if t.desired_state == "Running" || t.current_state.starts_with("Running") {
             let error = if t.error.is_empty() { String::new() } else { format!(", {}", t.error) };
-            notes.push(format!("  task {} on {}: {}{error}", t.name, t.node, t.current_state));
+            let down = if down_nodes(nodes).contains(&t.node.as_str()) {
+                " (its node is Down: it answers nothing)"
+            } else {
+                ""
+            };
+            notes.push(format!("  task {} on {}: {}{error}{down}", t.name, t.node, t.current_state));
         }
     }
     notes.push(match serving {
@@ -415,13 +539,63 @@ pub fn report(s: &Option<Service>, tasks: &str, serving: Option<&str>) -> Vec<St
     notes
 }
 
+/// What logs the end of a deploy or rollback that failed or was interrupted: read from what the
+/// service runs (`unfinished` when its spec runs the new release, whose update did not finish:
+/// its tasks serve beside the old ones; `failed` otherwise).
+pub fn failed_outcome(p: &Project, t: &Target, line: String) -> Vec<Action> {
+    let new = t.container.clone();
+    vec![
+        Action::Capture { cmd: t.ssh(p, &inspect_service(&service(t))), var: "after".into(), optional: true },
+        Action::Decide(Decision::new(
+            &format!("%{{outcome}} = unfinished when the service runs {new}, else failed"),
+            move |vars| {
+                let runs_new = Service::parse(vars.get("after")).is_some_and(|s| s.release == new);
+                Ok(Decided::default().set("outcome", if runs_new { "unfinished" } else { "failed" }))
+            },
+        )),
+        super::log::append(p, t, line),
+    ]
+}
+
+/// How a service's replicas are placed: at most `max_per_node` on a node, and whether an update
+/// starts a new task before it stops the old one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub max_per_node: u32,
+    pub start_first: bool,
+}
+
+/// The placement of `replicas` on `ready` nodes such that no node holds every task while
+/// another is Ready, and an update can always place its tasks: start-first when the update's
+/// extra task fits under a limit below `replicas` (a spare node), else stop-first, one task at a
+/// time (the others serve). None when no node is Ready.
+pub fn placement(replicas: u32, ready: u32) -> Option<Placement> {
+    match ready {
+        0 => None,
+        // One node: it holds everything, and the update's extra task.
+        1 => Some(Placement { max_per_node: replicas + 1, start_first: true }),
+        _ => {
+            let with_spare = (replicas + 1).div_ceil(ready);
+            Some(match with_spare < replicas {
+                true => Placement { max_per_node: with_spare, start_first: true },
+                false => Placement { max_per_node: replicas.div_ceil(ready), start_first: false },
+            })
+        }
+    }
+}
+
+/// How many nodes are Ready and Active, from `nodes()`.
+pub fn ready_nodes(nodes: &str) -> u32 {
+    nodes.lines().filter(|l| l.trim().ends_with(" Ready Active")).count() as u32
+}
+
 /// Notes on the nodes that are not Ready and Active, from `docker node ls --format
 /// '{{.Hostname}} {{.Status}} {{.Availability}}'`.
 pub fn node_notes(nodes: &str) -> Vec<String> {
     nodes
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.trim().ends_with(" Ready Active"))
-        .map(|l| format!("node {l}: Swarm runs the tasks on the other nodes"))
+        .map(|l| format!("node {l}: its tasks run on the other nodes"))
         .collect()
 }
 
@@ -440,32 +614,89 @@ mod tests {
     }
 
     const SINCE: &str = "2026-11-29T10:00:00Z";
+    const NODES: &str = "n1 Ready Active\nn2 Ready Active\nn3 Ready Active";
+
+    fn task(name: &str, node: &str, desired: &str, current: &str) -> String {
+        serde_json::json!({"Name": name, "Node": node, "DesiredState": desired, "CurrentState": current,
+            "Image": "rs@sha256:abc", "Error": ""})
+        .to_string()
+    }
+
+    /// Two replicas of the service's image running on n1 and n2.
+    fn running() -> String {
+        [task("a.1", "n1", "Running", "Running 5 seconds ago"), task("a.2", "n2", "Running", "Running 9 seconds ago")]
+            .join("\n")
+    }
+
+    fn verdict(service: &str, tasks: &str, nodes: &str) -> Verdict {
+        rollout_verdict(&Rollout { service, tasks, nodes, since: SINCE }, "new", 2)
+    }
 
     #[test]
-    fn a_rollout_is_ready_when_the_update_since_the_deploy_completed() {
-        let ready = rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:01.5Z"))), "new", SINCE);
+    fn a_rollout_is_ready_when_the_update_since_the_deploy_completed_on_every_replica() {
+        let ready = verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:01.5Z"))), &running(), NODES);
         assert_eq!(ready, Verdict::Ready);
         // Begun within the second of `since`.
-        let same_second =
-            rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:00.25Z"))), "new", SINCE);
+        let same_second = verdict(&inspect("new", Some(("completed", "2026-11-29T10:00:00.25Z"))), &running(), NODES);
         assert_eq!(same_second, Verdict::Ready);
-        let updating = rollout_verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), "new", SINCE);
+        let updating = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &running(), NODES);
         assert_eq!(updating, Verdict::NotYet("updating: m".into()));
         // The previous update's completion is not this one's.
-        let old = rollout_verdict(&inspect("new", Some(("completed", "2026-11-29T09:00:00Z"))), "new", SINCE);
+        let old = verdict(&inspect("new", Some(("completed", "2026-11-29T09:00:00Z"))), &running(), NODES);
         assert_eq!(old, Verdict::NotYet("the update has not begun".into()));
-        assert_eq!(rollout_verdict(&inspect("new", None), "new", SINCE), Verdict::Ready, "a service made new");
-        assert_eq!(rollout_verdict("", "new", SINCE), Verdict::NotYet("the service does not exist yet".into()));
+        assert_eq!(verdict(&inspect("new", None), &running(), NODES), Verdict::Ready, "a service made new");
+        assert_eq!(verdict("", "", NODES), Verdict::NotYet("the service does not exist yet".into()));
+    }
+
+    #[test]
+    fn a_rollout_is_not_done_while_a_replica_is_still_preparing_or_on_a_node_that_is_down() {
+        let preparing = [
+            task("a.1", "n1", "Running", "Running 5 seconds ago"),
+            task("a.2", "n2", "Running", "Preparing 1 second ago"),
+        ];
+        let made = inspect("new", None);
+        assert_eq!(verdict(&made, &preparing.join("\n"), NODES), Verdict::NotYet("1 of 2 tasks of new run".into()));
+        let down = "n1 Ready Active\nn2 Down Active\nn3 Ready Active";
+        assert_eq!(verdict(&made, &running(), down), Verdict::NotYet("1 of 2 tasks of new run".into()));
+    }
+
+    #[test]
+    fn an_update_waiting_for_a_task_on_a_node_that_is_down_cannot_finish() {
+        let tasks = [
+            task("a.1", "n1", "Running", "Running 5 seconds ago"),
+            task("a.2", "n3", "Running", "Assigned 20 seconds ago"),
+        ];
+        let down = "n1 Ready Active\nn2 Ready Active\nn3 Down Active";
+        let v = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &tasks.join("\n"), down);
+        let Verdict::Failed(why) = v else { panic!("{v:?}") };
+        assert!(why.starts_with("the update to new cannot finish: Swarm gave a.2 to n3, a node that is Down"), "{why}");
+        assert!(why.contains("`docker node rm --force NODE`"), "{why}");
+        // A task with no node to go to (start-first's spare node is the one lost).
+        let mut unplaced = task("a.1", "", "Running", "Pending 5 seconds ago");
+        unplaced =
+            unplaced.replace("\"Error\":\"\"", "\"Error\":\"no suitable node (max replicas per node limit exceed)\"");
+        let tasks = [unplaced, task("a.2", "n1", "Running", "Running 9 seconds ago")];
+        let v = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &tasks.join("\n"), down);
+        let Verdict::Failed(why) = v else { panic!("{v:?}") };
+        assert!(
+            why.contains("Swarm gave a.1 no node (no suitable node (max replicas per node limit exceed): n3 is Down)"),
+            "{why}"
+        );
+        let v = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &tasks.join("\n"), NODES);
+        assert_eq!(v, Verdict::NotYet("updating: m".into()), "while every node is Ready it may yet be placed");
+        // The same task while its node is Ready: the update goes on.
+        let v = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &tasks.join("\n"), NODES);
+        assert_eq!(v, Verdict::NotYet("updating: m".into()));
     }
 
     #[test]
     fn a_rollback_or_a_pause_by_swarm_fails_the_rollout_at_once() {
         for state in ["rollback_started", "rollback_completed", "paused"] {
-            let v = rollout_verdict(&inspect("old", Some((state, "2026-11-29T10:00:02Z"))), "new", SINCE);
+            let v = verdict(&inspect("old", Some((state, "2026-11-29T10:00:02Z"))), &running(), NODES);
             let Verdict::Failed(why) = v else { panic!("{state}: {v:?}") };
             assert!(why.starts_with(&format!("Swarm did not roll new out: {state}")), "{why}");
         }
-        let v = rollout_verdict(&inspect("other", Some(("completed", "2026-11-29T09:00:00Z"))), "new", SINCE);
+        let v = verdict(&inspect("other", Some(("completed", "2026-11-29T09:00:00Z"))), &running(), NODES);
         assert!(matches!(v, Verdict::Failed(why) if why.contains("another deploy changed it")));
     }
 
@@ -478,15 +709,15 @@ mod tests {
             r#"{"Name":"st_app.1","Node":"n2","DesiredState":"Shutdown","CurrentState":"Shutdown 2 minutes ago","Error":""}"#,
         ]
         .join("\n");
-        let notes = report(&s, &tasks, Some("rs-2"));
+        let notes = report(&s, &tasks, "n1 Down Active\nn2 Ready Active", Some("rs-2"));
         assert_eq!(notes[0], "the service runs rs-2 (rs@sha256:abc)");
         assert!(notes[1].starts_with("its last update: completed"));
-        assert_eq!(notes[2], "  task st_app.1 on n1: Running 2 minutes ago");
+        assert_eq!(notes[2], "  task st_app.1 on n1: Running 2 minutes ago (its node is Down: it answers nothing)");
         assert_eq!(notes[3], "serving now through the proxy: rs-2");
-        assert_eq!(report(&None, "", None), ["no release serves yet (the stack has no app service)"]);
+        assert_eq!(report(&None, "", "", None), ["no release serves yet (the stack has no app service)"]);
         assert_eq!(
             node_notes("m1 Ready Active\nw1 Down Active\n"),
-            ["node w1 Down Active: Swarm runs the tasks on the other nodes"]
+            ["node w1 Down Active: its tasks run on the other nodes"]
         );
     }
 
@@ -501,7 +732,7 @@ mod tests {
         let update = done.update.as_ref().unwrap();
         assert_eq!((update.state.as_str(), update.message.as_str()), ("completed", "update completed"));
         assert!(update.completed_at.starts_with("2026-12-04T12:21:16"), "{update:?}");
-        let notes = report(&Some(done), include_str!("testdata/service-ps.jsonl"), None);
+        let notes = report(&Some(done), include_str!("testdata/service-ps.jsonl"), "fx-host Ready Active", None);
         let tasks: Vec<&String> = notes.iter().filter(|n| n.starts_with("  task ")).collect();
         assert_eq!(tasks.len(), 2, "the two running tasks, not the shut-down ones: {notes:?}");
         assert!(tasks[0].starts_with("  task st_app.1 on fx-host: Running"), "{notes:?}");
@@ -511,7 +742,6 @@ mod tests {
     #[test]
     fn swarm_commands_are_these_words() {
         assert_eq!(is_manager().join(" "), "docker info --format {{.Swarm.ControlAvailable}}");
-        assert_eq!(node_statuses().join(" "), "docker node ls --format {{.Hostname}} {{.Status}}");
         assert_eq!(nodes().join(" "), "docker node ls --format {{.Hostname}} {{.Status}} {{.Availability}}");
         assert_eq!(
             inspect_service("s_app").join(" "),
@@ -552,5 +782,28 @@ mod tests {
             .contains("the service runs rs-staging-2"));
         assert!(judge_serving("st", None, s.as_ref(), tasks, 2).unwrap_err().starts_with("nothing answers"));
         assert!(judge_serving("st", None, None, "", 2).unwrap_err().contains("`cargo xtask deploy st` makes it"));
+    }
+
+    #[test]
+    fn replicas_spread_so_that_no_node_holds_them_all_while_another_is_ready() {
+        let place = |replicas, ready| placement(replicas, ready).map(|p| (p.max_per_node, p.start_first));
+        assert_eq!(place(2, 3), Some((1, true)), "a spare node: one a node, start-first");
+        assert_eq!(place(2, 2), Some((1, false)), "no spare: one a node, stop-first");
+        assert_eq!(place(2, 1), Some((3, true)), "one node holds them all, and the update's extra task");
+        assert_eq!(place(3, 2), Some((2, true)));
+        assert_eq!(place(5, 3), Some((2, true)));
+        assert_eq!(place(2, 0), None);
+        for replicas in 2..8 {
+            for ready in 2..6 {
+                let p = placement(replicas, ready).unwrap();
+                assert!(p.max_per_node < replicas, "{replicas} on {ready}: a node could hold them all");
+                let room = p.max_per_node * ready;
+                assert!(
+                    room >= replicas + u32::from(p.start_first),
+                    "{replicas} on {ready}: {p:?} cannot place the update"
+                );
+            }
+        }
+        assert_eq!(ready_nodes("m1 Ready Active\nw1 Down Active\nw2 Ready Drain\nw3 Ready Active\n"), 2);
     }
 }

@@ -5,7 +5,7 @@
 use super::docker;
 use super::log;
 use super::target::{reach_checks, short, Target};
-use super::{host, lock, swarm};
+use super::{db, host, lock, swarm};
 use crate::checks::{registry_of, Check, Judge};
 use crate::cmd::sh;
 use crate::config::Engine;
@@ -14,7 +14,7 @@ use crate::project::Project;
 
 /// Everything a deploy of the environment needs on its host, checked before anything runs.
 pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
-    let host = &t.env.host;
+    let host = &t.host;
     let probe =
         |what: String, remote: &[&str], fix: String| Check::Probe { what, probe: t.ssh(p, remote), line: None, fix };
     let dir = &p.config.deploy.state_dir;
@@ -60,13 +60,24 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
         Engine::Host => host::checks(p, t),
         Engine::Swarm => swarm::checks(p, t),
     });
+    if t.env.backup_before_deploy {
+        checks.extend(db::checks(p, t));
+    }
     checks
+}
+
+/// The database backed up before the switch, when the environment asks for it: a backup that
+/// fails ends the deploy before anything changes.
+pub fn backup_first(p: &Project, t: &Target, plan: &mut Plan) {
+    if t.env.backup_before_deploy {
+        db::backup(p, t, plan, None);
+    }
 }
 
 /// The env file is one docker reads, and it sets the settings the app needs
 /// (`deploy.env_keys`): judged by the names of its settings only (their values stay on the host).
 fn env_file(p: &Project, t: &Target) -> Check {
-    let (host, file) = (&t.env.host, &t.env.env_file);
+    let (host, file) = (&t.host, &t.env.env_file);
     let required = p.config.deploy.env_keys.clone();
     Check::Judged {
         what: format!("{file} on {host} is an env file docker reads, with {}", required.join(", ")),
@@ -82,12 +93,12 @@ fn env_file(p: &Project, t: &Target) -> Check {
     }
 }
 
-/// The environment serves (`doctor ENV`): the engine's judge of what answers, what runs and
-/// what the release log says.
-pub fn serves(p: &Project, t: &Target) -> Check {
+/// What `doctor ENV` checks of what runs: the environment serves (the engine's judge of what
+/// answers, what runs and what the release log says), and a Swarm's nodes are all Ready.
+pub fn runs(p: &Project, t: &Target) -> Vec<Check> {
     match t.env.engine {
-        Engine::Host => host::serves(p, t),
-        Engine::Swarm => swarm::serves(p, t),
+        Engine::Host => vec![host::serves(p, t)],
+        Engine::Swarm => vec![swarm::serves(p, t), swarm::nodes_ready(p, t)],
     }
 }
 
@@ -107,6 +118,7 @@ pub fn deploy(p: &Project, t: &Target, image: &str, build: Option<Plan>) -> Plan
         None => image,
     };
     read_state(p, t, &mut plan);
+    backup_first(p, t, &mut plan);
     switch(p, t, &mut plan, "deploy", image, pull);
     plan
 }
@@ -153,7 +165,7 @@ pub fn read_state(p: &Project, t: &Target, plan: &mut Plan) {
 /// switch, which logs its success.
 pub fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &str, pull: &str) {
     let repository = p.config.deploy.repository.clone();
-    plan.step(&format!("Pull {pull} on {}", t.env.host), Action::Run(t.ssh(p, &docker::pull(pull)).quiet()))
+    plan.step(&format!("Pull {pull} on {}", t.host), Action::Run(t.ssh(p, &docker::pull(pull)).quiet()))
         .step(
             "Read the image's identity",
             Action::Capture { cmd: t.ssh(p, &docker::inspect_image(pull)), var: "inspect".into(), optional: false },
@@ -172,7 +184,10 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, action: &str, image: &st
             )),
         )
         .step(&format!("Log the start of the {action}"), log::append(p, t, log::line(p, t, action, image, "started")))
-        .undo_always(vec![log::append(p, t, log::line(p, t, action, image, "failed"))]);
+        .undo_always(match t.env.engine {
+            Engine::Host => vec![log::append(p, t, log::line(p, t, action, image, "failed"))],
+            Engine::Swarm => swarm::failed_outcome(p, t, log::line(p, t, action, image, "%{outcome}")),
+        });
     let record = log::append(p, t, log::line(p, t, action, image, "ok"));
     match t.env.engine {
         Engine::Host => host::switch(p, t, plan, record),

@@ -36,6 +36,9 @@ pub struct Target<'a> {
     /// The name of a new release: `CONTAINER-<time>-<pid>`, unique to each deploy. It names its
     /// container, and the release says it in every response (RS_RELEASE).
     pub container: String,
+    /// The host the commands reach: the environment's `host`, or, for a Swarm with several
+    /// managers, the first of them that answers.
+    pub host: String,
     /// The user the host's ssh alias logs in as (the deploy user), as `ssh -G` says.
     pub user: String,
 }
@@ -48,13 +51,15 @@ impl Target<'_> {
         let release = format!("{name}-{}", short(&p.facts.commit));
         check_tag(&release)?;
         let time: String = p.facts.now.chars().filter(char::is_ascii_alphanumeric).collect();
+        let host = p.facts.managers.get(name).unwrap_or(&env.host).clone();
         Ok(Target {
             name: name.to_string(),
             env,
+            host: host.clone(),
             moving: format!("{repo}:{name}"),
             release: format!("{repo}:{release}"),
             container: format!("{}-{}-{}", env.container, time.to_lowercase(), p.facts.pid),
-            user: p.facts.ssh_users.get(&env.host).cloned().unwrap_or_else(|| "DEPLOY_USER".into()),
+            user: p.facts.ssh_users.get(&host).cloned().unwrap_or_else(|| "DEPLOY_USER".into()),
         })
     }
 
@@ -67,12 +72,12 @@ impl Target<'_> {
     pub fn cat_state(&self, p: &Project, what: &str) -> Cmd {
         let name = format!("{}.{what}", self.name);
         let dir = &p.config.deploy.state_dir;
-        ssh(p, &self.env.host, &["find", dir, "-maxdepth", "1", "-name", &name, "-exec", "cat", "{}", "+"])
+        ssh(p, &self.host, &["find", dir, "-maxdepth", "1", "-name", &name, "-exec", "cat", "{}", "+"])
     }
 
     /// `ssh` to the environment's host (the manager of a Swarm).
     pub fn ssh<S: AsRef<str>>(&self, p: &Project, remote: &[S]) -> Cmd {
-        ssh(p, &self.env.host, remote)
+        ssh(p, &self.host, remote)
     }
 }
 
@@ -83,7 +88,7 @@ pub fn short(commit: &str) -> &str {
 
 /// The host answers over ssh without prompts and runs docker.
 pub fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
-    let host = &t.env.host;
+    let host = &t.host;
     vec![
         Check::Tool {
             program: "ssh".into(),
@@ -106,6 +111,20 @@ pub fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
             fix: format!("on {host}, as root: install Docker and let {} use it: `usermod -aG docker {}` (config/nginx/README.md)", t.user, t.user),
         },
     ]
+}
+
+/// For each Swarm environment with several managers, the first of `host` and `managers` that
+/// answers over ssh (the connection it opens is shared by the command's next ones).
+pub fn answering_managers(p: &Project) -> BTreeMap<String, String> {
+    let mut answering = BTreeMap::new();
+    for (name, env) in p.config.environments.iter().filter(|(_, e)| !e.managers.is_empty()) {
+        let candidates = std::iter::once(&env.host).chain(&env.managers);
+        if let Some(host) = candidates.into_iter().find(|host| crate::process::output(&ssh(p, host, &["true"])).is_ok())
+        {
+            answering.insert(name.clone(), host.clone());
+        }
+    }
+    answering
 }
 
 /// A warning for each machine where two environments deploy as one user: a key (a CI job's)

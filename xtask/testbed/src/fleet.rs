@@ -79,10 +79,10 @@ fn secret() -> Result<String> {
 }
 
 impl Fleet {
-    /// Starts a registry and `count` hosts (`postgres`: the first with a PostgreSQL server for
+    /// Starts a registry and `count` hosts (`postgres`: the one of that index with a PostgreSQL server for
     /// the app), each publishing `publish` (and 22) on loopback. The images are built first when
     /// missing (from the local Debian base, which is made the way `new` makes it).
-    pub fn start(p: &Project, prefix: &str, count: usize, postgres: bool, publish: &[u16]) -> Result<Fleet> {
+    pub fn start(p: &Project, prefix: &str, count: usize, postgres: Option<usize>, publish: &[u16]) -> Result<Fleet> {
         let started = Instant::now();
         let sh = Shell::new()?;
         let mut base = p.plan();
@@ -107,7 +107,7 @@ impl Fleet {
         // From here on, whatever fails, dropping the fleet removes what it made.
         let sh = &fleet.sh;
         let net = format!("{prefix}-net");
-        cmd!(sh, "docker network create {net}").quiet().ignore_stdout().run()?;
+        let subnet = network(sh, &net)?;
 
         let password = secret()?;
         let password_file = fleet.dir.join("registry-password");
@@ -140,26 +140,28 @@ impl Fleet {
             let name = format!("{prefix}-{}", i + 1);
             let volume = format!("{name}-docker:/var/lib/docker");
             let forward = format!("RSX_REGISTRY_FORWARD={port}:{registry_name}:5000");
-            let pg = format!("RSX_POSTGRES={}", u8::from(postgres && i == 0));
-            let publish_args: Vec<String> = std::iter::once(22)
-                .chain(publish.iter().copied())
-                .map(|p| format!("--publish=127.0.0.1::{p}"))
-                .collect();
+            let pg = format!("RSX_POSTGRES={}", u8::from(postgres == Some(i)));
+            // Its address and ports fixed, as a real host's: a host that crashes and comes back keeps
+            // them (the Swarm's addresses, the ssh config). /run is a tmpfs, as on a real host: a
+            // crash leaves no stale pid file for the next start.
+            let ip = format!("{subnet}.{}", 10 + i);
+            let mut ports = BTreeMap::new();
+            for p in std::iter::once(22).chain(publish.iter().copied()) {
+                ports.insert(p, free_port()?);
+            }
+            let publish_args: Vec<String> =
+                ports.iter().map(|(inside, outside)| format!("--publish=127.0.0.1:{outside}:{inside}")).collect();
             cmd!(
                 sh,
-                "docker run --detach --name {name} --hostname {name} --network {net}
+                "docker run --detach --name {name} --hostname {name} --network {net} --ip {ip}
                     --cap-add SYS_ADMIN --cap-add NET_ADMIN
                     --security-opt seccomp=unconfined --security-opt apparmor=unconfined
-                    --volume /sys/fs/cgroup:/sys/fs/cgroup:rw --volume {volume}
+                    --volume /sys/fs/cgroup:/sys/fs/cgroup:rw --volume {volume} --tmpfs /run:exec
                     --env {forward} --env {pg} {publish_args...} {host_image}"
             )
             .quiet()
             .ignore_stdout()
             .run()?;
-            let mut ports = BTreeMap::new();
-            for p in std::iter::once(22).chain(publish.iter().copied()) {
-                ports.insert(p, published(sh, &name, p)?);
-            }
             fleet.hosts.push(Host { name: name.clone(), ports });
         }
         for host in &fleet.hosts {
@@ -277,25 +279,45 @@ impl Fleet {
         ))
     }
 
-    /// Forms a Docker Swarm of the hosts: the first the manager, the others workers.
-    pub fn swarm(&self) -> Result<()> {
+    /// Forms a Docker Swarm of the first `nodes` hosts: the first `managers` of them managers,
+    /// the others workers.
+    pub fn swarm(&self, nodes: usize, managers: usize) -> Result<()> {
         let started = Instant::now();
         let manager = &self.hosts[0].name;
         let addr = self.exec(manager, None, &["ip", "-4", "-o", "addr", "show", "eth0"], None)?;
         let ip = addr.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next());
         let ip = ip.with_context(|| format!("{manager} has no eth0 address: {addr}"))?;
         self.exec(manager, None, &["docker", "swarm", "init", "--advertise-addr", ip], None)?;
-        let token = self.exec(manager, None, &["docker", "swarm", "join-token", "--quiet", "worker"], None)?;
-        for worker in &self.hosts[1..] {
+        for (i, node) in self.hosts.iter().enumerate().take(nodes).skip(1) {
+            let role = if i < managers { "manager" } else { "worker" };
+            let token = self.exec(manager, None, &["docker", "swarm", "join-token", "--quiet", role], None)?;
             self.exec(
-                &worker.name,
+                &node.name,
                 None,
                 &["docker", "swarm", "join", "--token", token.trim(), &format!("{ip}:2377")],
                 None,
             )?;
         }
-        eprintln!("fleet: a Swarm of {} nodes formed in {:.1}s", self.hosts.len(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "fleet: a Swarm of {nodes} nodes ({managers} managers) formed in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
+    }
+
+    /// Kills a host as a power cut does (`docker kill`: no daemon stops), or brings it back
+    /// (`docker start`) and waits until its daemons run again.
+    pub fn power(&self, host: &str, on: bool) -> Result<()> {
+        let sh = &self.sh;
+        if !on {
+            cmd!(sh, "docker kill {host}").quiet().ignore_stdout().run()?;
+            return Ok(());
+        }
+        cmd!(sh, "docker start {host}").quiet().ignore_stdout().run()?;
+        wait(
+            || cmd!(sh, "docker exec {host} test -e /run/rsx-host.ready").quiet().run().is_ok(),
+            "the host to come back",
+        )
     }
 
     /// Builds a test image (xtask/testbed/images/NAME) and pushes it to the registry.
@@ -356,6 +378,30 @@ impl Drop for Fleet {
     }
 }
 
+/// Creates the fleet's network on a /24 of its own (`172.30.N.0/24`, the first N no other network
+/// overlaps), so that hosts keep fixed addresses; returns `172.30.N`.
+fn network(sh: &Shell, net: &str) -> Result<String> {
+    let start = std::process::id() % 200;
+    for n in (0..200).map(|k| (start + k) % 200 + 20) {
+        let subnet = format!("172.30.{n}.0/24");
+        if cmd!(sh, "docker network create --subnet {subnet} {net}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+        {
+            return Ok(format!("172.30.{n}"));
+        }
+    }
+    bail!("no /24 of 172.30.0.0/16 is free for the fleet's network")
+}
+
+/// A loopback port no program listens on now.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
 /// The loopback port this machine reaches a container's `port` on.
 fn published(sh: &Shell, container: &str, port: u16) -> Result<u16> {
     let port = port.to_string();
@@ -392,12 +438,22 @@ pub fn get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Requests through a proxy, one after another, until stopped: how many failed.
+/// Requests through a proxy, one after another, until stopped: how many failed, and the
+/// slowest answer.
 pub struct Load {
     stop: Arc<AtomicBool>,
     failed: Arc<AtomicUsize>,
     total: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<(Vec<String>, Duration)>>,
+}
+
+/// What a request loop saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub failed: usize,
+    pub total: usize,
+    /// The longest a request took, answered or not.
+    pub worst: Duration,
 }
 
 impl Load {
@@ -406,10 +462,12 @@ impl Load {
             (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (s, f, t) = (stop.clone(), failed.clone(), total.clone());
         let thread = std::thread::spawn(move || {
-            let mut failures = Vec::new();
+            let (mut failures, mut worst) = (Vec::new(), Duration::ZERO);
             // Bounded: at most 200 000 requests, whatever happens.
             while !s.load(Ordering::SeqCst) && t.load(Ordering::SeqCst) < 200_000 {
+                let started = Instant::now();
                 let (status, body) = get(port, path);
+                worst = worst.max(started.elapsed());
                 if status != 200 {
                     f.fetch_add(1, Ordering::SeqCst);
                     failures.push(format!("{status} {}", body.chars().take(120).collect::<String>()));
@@ -417,21 +475,30 @@ impl Load {
                 t.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(5));
             }
-            failures
+            (failures, worst)
         });
         std::thread::sleep(Duration::from_millis(300));
         Load { stop, failed, total, thread: Some(thread) }
     }
 
     /// Stops the loop: (failed, total), after printing the first failures.
-    pub fn stop(mut self, during: &str) -> (usize, usize) {
+    pub fn stop(self, during: &str) -> (usize, usize) {
+        let seen = self.stop_seen(during);
+        (seen.failed, seen.total)
+    }
+
+    /// Stops the loop and says what it saw, after printing the first failures.
+    pub fn stop_seen(mut self, during: &str) -> Seen {
         self.stop.store(true, Ordering::SeqCst);
-        let failures = self.thread.take().unwrap().join().unwrap();
+        let (failures, worst) = self.thread.take().unwrap().join().unwrap();
         let (failed, total) = (self.failed.load(Ordering::SeqCst), self.total.load(Ordering::SeqCst));
-        eprintln!("    request loop during {during}: {failed} failed of {total}");
+        eprintln!(
+            "    request loop during {during}: {failed} failed of {total}, the slowest {:.2}s",
+            worst.as_secs_f64()
+        );
         for f in failures.iter().take(5) {
             eprintln!("      failed: {f}");
         }
-        (failed, total)
+        Seen { failed, total, worst }
     }
 }

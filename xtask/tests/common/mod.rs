@@ -21,6 +21,8 @@ pub fn engine(suite: &str) {
 
 pub struct Run {
     pub ok: bool,
+    /// The exit code (none when a signal ended it).
+    pub code: Option<i32>,
     pub stdout: String,
     /// stdout and stderr.
     pub out: String,
@@ -70,7 +72,7 @@ impl Xtask {
         let seconds = start.elapsed().as_secs_f64();
         eprintln!("--- xtask {label} ({seconds:.1}s, {})\n{text}", out.status);
         self.outputs.borrow_mut().push(text.clone());
-        Run { ok: out.status.success(), stdout, out: text, seconds }
+        Run { ok: out.status.success(), code: out.status.code(), stdout, out: text, seconds }
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

@@ -15,7 +15,10 @@
 #   RSX_DOCKERD=0         do not start the inner engine.
 # docker stop (SIGTERM) stops nginx, the inner engine (its containers), PostgreSQL, then exits.
 set -u
+# /run is a tmpfs (the fleet mounts one, as a real host has): empty at every start, even after a
+# crash. What the daemons expect there is made here.
 mkdir -p /var/log/rsx /run/sshd
+install -d -o postgres -g postgres -m 2775 /run/postgresql
 rm -f /run/rsx-host.ready /var/run/docker.pid /run/nginx.pid /run/sshd.pid /run/rsyslogd.pid
 log() { printf '%s rsx-host: %s\n' "$(date +%T.%3N)" "$*"; }
 pids=()
