@@ -730,7 +730,7 @@ fn day_two(s: &Suite, image: &str) {
     // For the record: backup and restore of a database of over 100 MB (a table of random text).
     sql(
         s,
-        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) AS a, \
+        "SET ROLE recordsponge; CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) AS a, \
              repeat(md5(random()::text), 2) AS b FROM generate_series(1, 900000) g",
     );
     let size = sql(s, "SELECT pg_size_pretty(pg_database_size('recordsponge'))");

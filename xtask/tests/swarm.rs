@@ -415,7 +415,8 @@ fn losses(s: &Suite) {
         let releases = s.x.ok(&["releases", "staging"]);
         assert!(releases.stdout.contains(&format!("{} Down", s.node(skip[0]))), "{}", releases.stdout);
     });
-    s.under_load(via, &["deploy", "staging", "--tag", "e2e-c"]);
+    let next = s.under_load(via, &["deploy", "staging", "--tag", "e2e-c"]);
+    assert!(next.ok, "the deploy after a node lost mid-update:\n{}", next.out);
 }
 
 /// Deploy and rollback work while a node is Down: the output names it, the replicas go to the

@@ -565,22 +565,27 @@ pub struct Placement {
     pub start_first: bool,
 }
 
-/// The placement of `replicas` on `ready` nodes such that no node holds every task while
-/// another is Ready, and an update can always place its tasks: start-first when the update's
-/// extra task fits under a limit below `replicas` (a spare node), else stop-first, one task at a
-/// time (the others serve). None when no node is Ready.
+/// The placement of `replicas` on `ready` nodes: no node holds every task while another is
+/// Ready, and an update can place its tasks. One node holds everything, and the update's extra
+/// task (start-first). On two, at most one task a node unless the replicas outnumber them
+/// (start-first's extra task could land on either node, and the spread would be lost): start-first
+/// where that leaves a spare, else stop-first, one task at a time, the others serving. On three
+/// or more, start-first with room for the extra task even when one more node is lost during the
+/// update (a tighter limit leaves the update waiting for the lost node, even once it is back,
+/// while tasks that ran on it wind down), and the stack's spread preference puts each new task on
+/// the node with the fewest. None when no node is Ready.
 pub fn placement(replicas: u32, ready: u32) -> Option<Placement> {
     match ready {
         0 => None,
-        // One node: it holds everything, and the update's extra task.
         1 => Some(Placement { max_per_node: replicas + 1, start_first: true }),
-        _ => {
-            let with_spare = (replicas + 1).div_ceil(ready);
-            Some(match with_spare < replicas {
+        2 => {
+            let with_spare = (replicas + 1).div_ceil(2);
+            Some(match replicas == 1 || with_spare < replicas {
                 true => Placement { max_per_node: with_spare, start_first: true },
-                false => Placement { max_per_node: replicas.div_ceil(ready), start_first: false },
+                false => Placement { max_per_node: replicas.div_ceil(2), start_first: false },
             })
         }
+        _ => Some(Placement { max_per_node: (replicas + 1).div_ceil(ready - 1), start_first: true }),
     }
 }
 
@@ -787,21 +792,28 @@ mod tests {
     #[test]
     fn replicas_spread_so_that_no_node_holds_them_all_while_another_is_ready() {
         let place = |replicas, ready| placement(replicas, ready).map(|p| (p.max_per_node, p.start_first));
-        assert_eq!(place(2, 3), Some((1, true)), "a spare node: one a node, start-first");
+        assert_eq!(place(2, 3), Some((2, true)), "room for the extra task on the two nodes left if one is lost");
         assert_eq!(place(2, 2), Some((1, false)), "no spare: one a node, stop-first");
+        assert_eq!(place(1, 2), Some((1, true)), "one replica: the other node is the spare");
         assert_eq!(place(2, 1), Some((3, true)), "one node holds them all, and the update's extra task");
         assert_eq!(place(3, 2), Some((2, true)));
-        assert_eq!(place(5, 3), Some((2, true)));
+        assert_eq!(place(5, 3), Some((3, true)));
         assert_eq!(place(2, 0), None);
-        for replicas in 2..8 {
+        for replicas in 1..8 {
             for ready in 2..6 {
                 let p = placement(replicas, ready).unwrap();
-                assert!(p.max_per_node < replicas, "{replicas} on {ready}: a node could hold them all");
+                if ready == 2 && replicas > 1 {
+                    assert!(p.max_per_node < replicas, "{replicas} on {ready}: a node could hold them all");
+                }
                 let room = p.max_per_node * ready;
                 assert!(
                     room >= replicas + u32::from(p.start_first),
                     "{replicas} on {ready}: {p:?} cannot place the update"
                 );
+                if ready >= 3 {
+                    let after_a_loss = p.max_per_node * (ready - 1);
+                    assert!(after_a_loss > replicas, "{replicas} on {ready}: {p:?} waits for a node lost mid-update");
+                }
             }
         }
         assert_eq!(ready_nodes("m1 Ready Active\nw1 Down Active\nw2 Ready Drain\nw3 Ready Active\n"), 2);
