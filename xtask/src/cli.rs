@@ -242,8 +242,9 @@ pub enum Operate {
         lines: u32,
     },
     /// Run COMMAND in a new, throwaway container of the live release (or RELEASE), with its env
-    /// file, logging and network, interactive on a terminal; its exit status is this command's:
-    /// cargo xtask exec prod -- python -c "print(1)"
+    /// file, logging and network, interactive on a terminal; its exit status is this command's.
+    /// The command line is written to the release log: pass secrets through the env file, never
+    /// as arguments. cargo xtask exec prod -- python -c "print(1)"
     Exec {
         /// The deploy environment (staging, prod)
         env: String,

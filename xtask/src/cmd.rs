@@ -29,7 +29,8 @@ pub struct Cmd {
     pub stdin: Option<String>,
     /// A file the child reads as its standard input (read when it runs).
     pub stdin_file: Option<PathBuf>,
-    /// A file of this machine the child's standard output goes to (a download).
+    /// A file of this machine the child's standard output goes to (a download): written as
+    /// `PATH.partial`, readable by this user only, and named PATH once the command succeeded.
     pub stdout_file: Option<PathBuf>,
     /// The child's exit status is the command's: a failure ends the plan with that status, for
     /// scripts to read (a one-off command in a release).
@@ -202,6 +203,12 @@ impl Vars {
     }
 }
 
+/// `text` as it is, once the plan's variables are filled in (a user's words in a plan: their
+/// `%{` is not a variable).
+pub fn literal(text: &str) -> String {
+    text.replace("%{", "%%{")
+}
+
 /// Quotes one argument so that a POSIX shell reads it back as exactly one word, unchanged.
 pub fn sh(arg: &str) -> String {
     let safe = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
@@ -287,5 +294,6 @@ mod tests {
         let filled = vars.fill("curl -w '%%{http_code}' http://127.0.0.1:%{port}/ 100%").unwrap();
         assert_eq!(filled, "curl -w '%{http_code}' http://127.0.0.1:3101/ 100%");
         assert_eq!(vars.fill("%%{nobody}").unwrap(), "%{nobody}");
+        assert_eq!(vars.fill(&literal("echo %{digest} 100%")).unwrap(), "echo %{digest} 100%");
     }
 }

@@ -177,7 +177,7 @@ pub struct Environment {
     /// swarm: how many tasks of the app run (2: one can be replaced while the other serves).
     #[serde(default = "default_replicas")]
     pub replicas: u32,
-    /// swarm: the proxy's image (nginx) and the port it is published on, on each manager node.
+    /// swarm: the proxy's image (nginx) and the port it is published on, on every node.
     #[serde(default = "default_proxy_image")]
     pub proxy_image: String,
     #[serde(default = "default_proxy_port")]

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 
 use crate::checks::Check;
 use crate::cli::{DbAction, Operate};
-use crate::cmd::sh_join;
+use crate::cmd::{literal, sh_join};
 use crate::config::{check_tag, Engine};
 use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
@@ -127,12 +127,13 @@ fn exec(p: &Project, t: &Target, release: Option<&str>, command: &[String]) -> R
             },
         )),
     );
-    let line = clean_field(&sh_join(command));
+    let command: Vec<String> = command.iter().map(|w| literal(w)).collect();
+    let line = clean_field(&sh_join(&command));
     let exec_name = format!("{}-exec", t.container);
     let entry = log::line_of(p, &exec_name, "exec", "%{digest}", &format!("ran: {line}"));
     plan.step("Log the run", log::append(p, t, entry)).step(
         &format!("Run `{line}`"),
-        Action::Run(ssh_terminal(p, &t.host, &one_off(p, t, &exec_name, command)).passes_status()),
+        Action::Run(ssh_terminal(p, &t.host, &one_off(p, t, &exec_name, &command)).passes_status()),
     );
     Ok(plan)
 }
@@ -241,7 +242,13 @@ fn restore(p: &Project, t: &Target, wanted: &str, from: Option<&str>) -> Result<
         Action::Decide(Decision::new(
             &format!("%{{restore}} = the backup {wanted} of {from}, from %{{listed}}"),
             move |vars| {
-                if let Some(other) = others.iter().find(|o| wanted_name.starts_with(&format!("{o}-"))) {
+                // ENV-<time>-...: the environment's name, then a digit.
+                let of = |o: &&String| {
+                    wanted_name
+                        .strip_prefix(&format!("{o}-"))
+                        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+                };
+                if let Some(other) = others.iter().find(of) {
                     bail!("{wanted_name} is a backup of {other}: `--from {other}` restores it into {env}");
                 }
                 let chosen = db::choose(vars.get("listed"), &from_env, &wanted_name)?;

@@ -21,9 +21,6 @@ fn expression(cmd: &Cmd) -> duct::Expression {
     for (key, value) in &cmd.env {
         e = e.env(key, value);
     }
-    if let Some(path) = &cmd.stdout_file {
-        e = e.stdout_path(path);
-    }
     match (&cmd.stdin, &cmd.stdin_file) {
         (Some(text), _) => e.stdin_bytes(text.as_bytes()),
         (None, Some(path)) => e.stdin_path(path),
@@ -66,14 +63,43 @@ pub fn failure_text(cmd: &Cmd, output: &Output) -> String {
 /// Ctrl-C (a followed log, a watcher, psql) succeeded: that is how it is left. A command that
 /// passes its status fails with an `Exited` of it.
 pub fn run(cmd: &Cmd) -> Result<()> {
-    let output = expression(cmd).unchecked().run().map_err(|e| start_error(cmd, e))?;
-    if output.status.success() || (cmd.terminal && (interrupted() || interrupted_status(output.status))) {
+    let mut e = expression(cmd);
+    if let Some(path) = &cmd.stdout_file {
+        e = e.stdout_file(private_file(&partial(path))?);
+    }
+    let output = e.unchecked().run().map_err(|e| start_error(cmd, e))?;
+    let ok = output.status.success();
+    if let Some(path) = &cmd.stdout_file {
+        // Only a whole output takes the name (an earlier file of that name stays until then).
+        match ok {
+            true => std::fs::rename(partial(path), path).with_context(|| format!("cannot name {}", path.display()))?,
+            false => std::fs::remove_file(partial(path)).unwrap_or(()),
+        }
+    }
+    if ok || (cmd.terminal && (interrupted() || interrupted_status(output.status))) {
         return Ok(());
     }
     if let (true, Some(code)) = (cmd.passes_status, output.status.code()) {
         return Err(Exited(code).into());
     }
     bail!("`{}` {}", cmd.line(), status_text(output.status))
+}
+
+/// Where a command's output goes until it has ended well: `PATH.partial`.
+fn partial(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    name.into()
+}
+
+/// A new file (replacing one of that name) that only this user may read: a command's output
+/// can be a database's dump.
+fn private_file(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A command whose exit status is the xtask's (see `Cmd::passes_status`) exited with it.

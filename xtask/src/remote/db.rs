@@ -108,7 +108,10 @@ pub fn backup(p: &Project, t: &Target, plan: &mut Plan, what: Option<&str>) {
             &format!("%{{prune}} = the backups beyond the newest {keep}, from %{{backups}}"),
             move |vars| {
                 let size = vars.get("backup_size").parse::<u64>().unwrap_or(0);
-                let prune = beyond(vars.get("backups"), keep);
+                // Never the backup a restore is about to read.
+                let restoring = vars.get("restore");
+                let prune: Vec<String> =
+                    beyond(vars.get("backups"), keep).into_iter().filter(|b| b != restoring).collect();
                 Ok(Decided::default().set("prune", prune.join("\n")).note(format!(
                     "backup {}/{}: {}",
                     dir,
@@ -199,15 +202,13 @@ pub fn choose(listed: &str, env: &str, wanted: &str) -> anyhow::Result<String> {
 /// holds the dump's tables.
 pub fn restore(p: &Project, t: &Target, plan: &mut Plan, from: &str) {
     let file = "/backups/%{restore}";
-    // The database's name is read inside the container, from the env file: never here.
-    let script = format!(
-        "exec pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction --exit-on-error \
-         --dbname=\"$PGDATABASE\" {}",
-        sh(file)
-    );
+    // The database's name is read inside the container, from the env file (never here); the
+    // backup's path is the script's `$0`.
+    let script = "exec pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction \
+                  --exit-on-error --dbname=\"$PGDATABASE\" \"$0\"";
     plan.step(
         &format!("Restore %{{restore}} into the database of {}", t.name),
-        Action::Run(t.ssh(p, &client(p, t, from, false, &["sh", "-c", &script])).quiet()),
+        Action::Run(t.ssh(p, &client(p, t, from, false, &["sh", "-c", script, file])).quiet()),
     )
     .timed()
     .step(
@@ -241,7 +242,12 @@ pub fn restore(p: &Project, t: &Target, plan: &mut Plan, from: &str) {
             let dumped = dumped_tables(vars.get("dumped"));
             let tables: usize = vars.get("tables").trim().parse().unwrap_or(0);
             if tables != dumped {
-                bail!("the database holds {tables} tables after the restore, and the backup {dumped}");
+                bail!(
+                    "the restore of {} is committed, but the database's public schema holds {tables} tables and the \
+                     backup {dumped}: tables the backup does not have stay as they were (a restore replaces only \
+                     what it holds); look at them before deploying",
+                    vars.get("restore")
+                );
             }
             Ok(Decided::default().note(format!("restored {} ({tables} tables)", vars.get("restore"))))
         })),

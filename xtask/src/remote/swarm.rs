@@ -1,5 +1,5 @@
 //! The `swarm` engine: an environment is a Docker Swarm stack (config/swarm/stack.yml): the app
-//! as a service of several tasks, and nginx in front of it on each manager node, which finds
+//! as a service of several tasks, and nginx in front of it on every node, which finds
 //! the tasks through Docker's DNS (config/swarm/proxy.conf). The deploy drives Swarm and reports
 //! what it did; Swarm itself rolls the update out (a new task beside each old one, one at a
 //! time, each healthy before the next) and rolls it back by itself when a task fails.
