@@ -198,9 +198,10 @@ fn backups(p: &Project, t: &Target) -> Plan {
             Action::Capture {
                 cmd: t.ssh(p, &db::list(&db::dir(p, &t.name), &t.name)),
                 var: "backups".into(),
-                optional: true,
+                optional: false,
             },
         )
+        .hint(&unreadable(p, t, &t.name))
         .step(
             "Tabulate them",
             Action::Decide(Decision::new("%{report} = the backups in %{backups}, newest first", |vars| {
@@ -209,6 +210,17 @@ fn backups(p: &Project, t: &Target) -> Plan {
         )
         .step("Show them", Action::Say("%{report}".into()));
     plan
+}
+
+/// Why the backups of `env` could not be listed, and the fix.
+fn unreadable(p: &Project, t: &Target, env: &str) -> String {
+    format!(
+        "{} on {} is missing or not readable by {}: config/nginx/setup-host.sh makes it, for that environment's deploy \
+         user (another environment's backups are readable only where both deploy as one user)",
+        db::dir(p, env),
+        t.host,
+        t.user
+    )
 }
 
 /// `db restore ENV BACKUP [--from OTHER]`: under the deploy lock, the database as it is backed
@@ -235,8 +247,9 @@ fn restore(p: &Project, t: &Target, wanted: &str, from: Option<&str>) -> Result<
     let (env, wanted_name, from_env) = (t.name.clone(), wanted.to_string(), from.clone());
     plan.step(
         "List the backups",
-        Action::Capture { cmd: t.ssh(p, &db::list(&db::dir(p, &from), &from)), var: "listed".into(), optional: true },
+        Action::Capture { cmd: t.ssh(p, &db::list(&db::dir(p, &from), &from)), var: "listed".into(), optional: false },
     )
+    .hint(&unreadable(p, t, &from))
     .step(
         "Choose the backup",
         Action::Decide(Decision::new(
