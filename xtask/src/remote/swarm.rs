@@ -491,13 +491,17 @@ fn stuck(s: &Service, tasks: &str, nodes: &str, new: &str) -> Option<Verdict> {
         return None;
     }
     let tasks: Vec<TaskJson> = tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let waiting = tasks.iter().filter(|t| t.image == s.image && t.desired_state == "Running");
-    let lost: Vec<String> = waiting
+    let new_tasks = tasks.iter().filter(|t| t.image == s.image);
+    // On a Down node, a task that had not started yet holds the update, whether Swarm still wants
+    // it (it waits for it to start) or has replaced it (it waits for it to stop).
+    let ended = ["Running", "Shutdown", "Complete", "Failed", "Rejected", "Orphaned", "Remove"];
+    let lost: Vec<String> = new_tasks
         .clone()
-        .filter(|t| !t.current_state.starts_with("Running") && down.contains(&t.node.as_str()))
+        .filter(|t| down.contains(&t.node.as_str()) && !ended.iter().any(|e| t.current_state.starts_with(e)))
         .map(|t| format!("{} to {}, a node that is Down", t.name, t.node))
         .collect();
-    let unplaced = waiting
+    let unplaced = new_tasks
+        .filter(|t| t.desired_state == "Running")
         .filter(|t| t.current_state.starts_with("Pending") && t.error.contains("no suitable node"))
         .map(|t| format!("{} no node ({}: {} is Down)", t.name, t.error.trim_matches('"'), down.join(", ")));
     let all: Vec<String> = lost.into_iter().chain(unplaced).collect();
@@ -676,6 +680,23 @@ mod tests {
         let Verdict::Failed(why) = v else { panic!("{v:?}") };
         assert!(why.starts_with("the update to new cannot finish: Swarm gave a.2 to n3, a node that is Down"), "{why}");
         assert!(why.contains("`docker node rm --force NODE`"), "{why}");
+        // Replaced by Swarm, but never started: the update waits for it to stop.
+        let replaced = [
+            task("a.1", "n1", "Running", "Running 5 seconds ago"),
+            task("a.2", "n3", "Shutdown", "Assigned 2 minutes ago"),
+            task("a.2", "n1", "Running", "Running 1 minute ago"),
+        ];
+        let v = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &replaced.join("\n"), down);
+        assert!(
+            matches!(&v, Verdict::Failed(why) if why.contains("Swarm gave a.2 to n3, a node that is Down")),
+            "{v:?}"
+        );
+        let stopped = [
+            task("a.1", "n1", "Running", "Running 5 seconds ago"),
+            task("a.2", "n3", "Shutdown", "Shutdown 1 minute ago"),
+        ];
+        let v = verdict(&inspect("new", Some(("updating", "2026-11-29T10:00:01Z"))), &stopped.join("\n"), down);
+        assert_eq!(v, Verdict::NotYet("updating: m".into()), "a task that stopped holds nothing");
         // A task with no node to go to (start-first's spare node is the one lost).
         let mut unplaced = task("a.1", "", "Running", "Pending 5 seconds ago");
         unplaced =
