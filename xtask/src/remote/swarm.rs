@@ -243,6 +243,7 @@ pub fn switch(p: &Project, t: &Target, plan: &mut Plan, record: Action) {
         "Note the manager's time",
         Action::Capture { cmd: t.ssh(p, &["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"]), var: "since".into(), optional: false },
     );
+    wait_for_moved_tasks(p, t, plan);
     let replicas = e.replicas;
     plan.step(
         "Place the replicas on the Ready nodes",
@@ -464,6 +465,46 @@ fn down_nodes(nodes: &str) -> Vec<&str> {
         .filter(|(_, rest)| rest.starts_with("Down"))
         .map(|(n, _)| n)
         .collect()
+}
+
+/// The tasks Swarm still wants running on a node that is Down (it has not moved them yet: a
+/// node is lost for some seconds before its tasks start elsewhere), from `tasks` and `nodes`.
+fn on_down_nodes(tasks: &str, nodes: &str) -> Vec<String> {
+    let down = down_nodes(nodes);
+    tasks
+        .lines()
+        .filter_map(|l| serde_json::from_str::<TaskJson>(l).ok())
+        .filter(|t| t.desired_state == "Running" && down.contains(&t.node.as_str()))
+        .map(|t| format!("{} on {}", t.name, t.node))
+        .collect()
+}
+
+/// Before the stack changes: waits until Swarm has moved the tasks of nodes that are Down. An
+/// update that began before would count such a task as serving, and one rolled stop-first would
+/// stop the only task that really serves.
+fn wait_for_moved_tasks(p: &Project, t: &Target, plan: &mut Plan) {
+    let service = service(t);
+    let judge =
+        Judge::new("Swarm wants no task of the service on a node that is Down", |out, _| {
+            match on_down_nodes(&out[0], &out[1]).as_slice() {
+                [] => Verdict::Ready,
+                waiting => Verdict::NotYet(format!("still on a Down node: {}", waiting.join(", "))),
+            }
+        });
+    plan.step(
+        "Wait for Swarm to move the tasks of Down nodes",
+        Action::wait(Wait {
+            probe: Probe::Judged { cmds: vec![t.ssh(p, &tasks(&service, false)), t.ssh(p, &nodes())], judge },
+            timeout: Duration::from_secs(90),
+            service: format!("the tasks of {service} on Down nodes"),
+            logs: t.ssh(p, &tasks(&service, true)),
+            states: None,
+        }),
+    )
+    .hint(
+        "Swarm moves a Down node's tasks by itself within seconds; when it cannot (no other node may take them), \
+           bring the node back, or `docker node rm --force NODE` on a manager if it is gone for good",
+    );
 }
 
 /// Ready when `replicas` tasks of the service's image run on nodes that are not Down.
@@ -837,6 +878,17 @@ mod tests {
                 }
             }
         }
+        let tasks = [
+            task("a.1", "n1", "Running", "Running 5 seconds ago"),
+            task("a.2", "n3", "Running", "Running 1 minute ago"),
+        ];
+        assert_eq!(on_down_nodes(&tasks.join("\n"), "n1 Ready Active\nn3 Down Active"), ["a.2 on n3"]);
+        assert!(on_down_nodes(&tasks.join("\n"), NODES).is_empty(), "every node is Ready");
+        let moved = [
+            task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
+            task("a.2", "n1", "Running", "Starting 1 second ago"),
+        ];
+        assert!(on_down_nodes(&moved.join("\n"), "n1 Ready Active\nn3 Down Active").is_empty(), "moved");
         assert_eq!(ready_nodes("m1 Ready Active\nw1 Down Active\nw2 Ready Drain\nw3 Ready Active\n"), 2);
     }
 }
