@@ -15,7 +15,7 @@ use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
 use crate::remote::log::{self, clean_field, find, parse_log};
 use crate::remote::ssh::{ssh_terminal, words};
-use crate::remote::switch::read_state;
+use crate::remote::switch::{env_file_readable, read_state};
 use crate::remote::target::{reach_checks, Target, ENV_LABEL};
 use crate::remote::{db, lock};
 
@@ -165,16 +165,6 @@ fn one_off(p: &Project, t: &Target, name: &str, command: &[String]) -> Vec<Strin
     run.push("%{digest}".into());
     run.extend(command.iter().cloned());
     run
-}
-
-/// The env file is there for the deploy user (one-off containers and backups read it).
-fn env_file_readable(p: &Project, t: &Target) -> Check {
-    Check::Probe {
-        what: format!("{} is readable on {} for {}", t.env.env_file, t.host, t.user),
-        probe: t.ssh(p, &["test", "-r", &t.env.env_file]),
-        line: None,
-        fix: format!("on {}, as root: `chown {} {}` (config/nginx/README.md)", t.host, t.user, t.env.env_file),
-    }
 }
 
 /// `db backup ENV [--download PATH]`: a backup of the database, on its host (and here too).

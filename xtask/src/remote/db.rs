@@ -146,9 +146,14 @@ pub fn list(dir: &str, env: &str) -> Vec<String> {
     words(&["find", dir, "-maxdepth", "1", "-type", "f", "-name", &format!("{env}-*.dump"), "-printf", "%f\\t%s\\n"])
 }
 
+/// The backups' names in what `list` printed.
+fn names(listed: &str) -> Vec<&str> {
+    listed.lines().filter_map(|l| l.split('\t').next()).filter(|n| !n.is_empty()).collect()
+}
+
 /// The names (sorted: they start with their time) of the backups listed, beyond the newest `keep`.
 pub fn beyond(listed: &str, keep: usize) -> Vec<String> {
-    let mut names: Vec<&str> = listed.lines().filter_map(|l| l.split('\t').next()).filter(|n| !n.is_empty()).collect();
+    let mut names = names(listed);
     names.sort_unstable_by(|a, b| b.cmp(a));
     names.into_iter().skip(keep).map(str::to_string).collect()
 }
@@ -179,7 +184,7 @@ pub fn table(listed: &str) -> String {
 
 /// The backup `wanted` (a name, a prefix of one, or `latest`) among those listed of `env`.
 pub fn choose(listed: &str, env: &str, wanted: &str) -> anyhow::Result<String> {
-    let mut names: Vec<&str> = listed.lines().filter_map(|l| l.split('\t').next()).filter(|n| !n.is_empty()).collect();
+    let mut names = names(listed);
     names.sort_unstable();
     let found: Vec<&&str> = match wanted {
         "latest" => names.last().into_iter().collect(),

@@ -138,9 +138,8 @@ pub fn judge_serving(
     let Some(s) = service else {
         return Err(format!("the stack has no app service: `cargo xtask deploy {env}` makes it"));
     };
-    let running = tasks
-        .lines()
-        .filter_map(|l| serde_json::from_str::<TaskJson>(l).ok())
+    let running = parse_tasks(tasks)
+        .into_iter()
         .filter(|t| t.desired_state == "Running" && t.current_state.starts_with("Running"))
         .count();
     match serving {
@@ -467,13 +466,17 @@ fn down_nodes(nodes: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The tasks `tasks()` lists, a JSON object a line (lines that are not one are skipped).
+fn parse_tasks(tasks: &str) -> Vec<TaskJson> {
+    tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
 /// The tasks Swarm still wants running on a node that is Down (it has not moved them yet: a
 /// node is lost for some seconds before its tasks start elsewhere), from `tasks` and `nodes`.
 fn on_down_nodes(tasks: &str, nodes: &str) -> Vec<String> {
     let down = down_nodes(nodes);
-    tasks
-        .lines()
-        .filter_map(|l| serde_json::from_str::<TaskJson>(l).ok())
+    parse_tasks(tasks)
+        .into_iter()
         .filter(|t| t.desired_state == "Running" && down.contains(&t.node.as_str()))
         .map(|t| format!("{} on {}", t.name, t.node))
         .collect()
@@ -510,7 +513,7 @@ fn wait_for_moved_tasks(p: &Project, t: &Target, plan: &mut Plan) {
 /// Ready when `replicas` tasks of the service's image run on nodes that are not Down.
 fn replicas_running(s: &Service, tasks: &str, nodes: &str, new: &str, replicas: u32) -> Verdict {
     let down = down_nodes(nodes);
-    let tasks: Vec<TaskJson> = tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let tasks = parse_tasks(tasks);
     let running = tasks
         .iter()
         .filter(|t| t.image == s.image && t.desired_state == "Running" && t.current_state.starts_with("Running"))
@@ -531,7 +534,7 @@ fn stuck(s: &Service, tasks: &str, nodes: &str, new: &str) -> Option<Verdict> {
     if down.is_empty() {
         return None;
     }
-    let tasks: Vec<TaskJson> = tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let tasks = parse_tasks(tasks);
     let new_tasks = tasks.iter().filter(|t| t.image == s.image);
     // On a Down node, a task that had not started yet holds the update, whether Swarm still wants
     // it (it waits for it to start) or has replaced it (it waits for it to stop).
@@ -566,7 +569,7 @@ pub fn report(s: &Option<Service>, tasks: &str, nodes: &str, serving: Option<&st
         let when = if completed.is_empty() { format!("since {started}") } else { format!("{started} to {completed}") };
         notes.push(format!("its last update: {} ({}), {when}", u.state, u.message));
     }
-    for t in tasks.lines().filter_map(|line| serde_json::from_str::<TaskJson>(line).ok()) {
+    for t in parse_tasks(tasks) {
         if t.desired_state == "Running" || t.current_state.starts_with("Running") {
             let error = if t.error.is_empty() { String::new() } else { format!(", {}", t.error) };
             let down = if down_nodes(nodes).contains(&t.node.as_str()) {

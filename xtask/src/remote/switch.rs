@@ -43,16 +43,7 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
             &login,
             format!("on {host}, as {}: `{}` (its docker pulls the releases)", t.user, login.join(" ")),
         ),
-        probe(
-            format!("{} is readable on {host} for {}", t.env.env_file, t.user),
-            &["test", "-r", &t.env.env_file],
-            format!(
-                "on {host}, as root: `touch {file} && chown {user} {file} && chmod 600 {file}` (keeps what it holds), \
-                 then fill in the settings if it is new (config/nginx/README.md)",
-                file = sh(&t.env.env_file),
-                user = t.user
-            ),
-        ),
+        env_file_readable(p, t),
         env_file(p, t),
         lock::free(p, t),
     ]);
@@ -71,6 +62,22 @@ pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
 pub fn backup_first(p: &Project, t: &Target, plan: &mut Plan) {
     if t.env.backup_before_deploy {
         db::backup(p, t, plan, None);
+    }
+}
+
+/// The env file is there for the deploy user (releases, one-off containers and backups read it).
+pub fn env_file_readable(p: &Project, t: &Target) -> Check {
+    Check::Probe {
+        what: format!("{} is readable on {} for {}", t.env.env_file, t.host, t.user),
+        probe: t.ssh(p, &["test", "-r", &t.env.env_file]),
+        line: None,
+        fix: format!(
+            "on {host}, as root: `touch {file} && chown {user} {file} && chmod 600 {file}` (keeps what it holds), \
+             then fill in the settings if it is new (config/nginx/README.md)",
+            host = t.host,
+            file = sh(&t.env.env_file),
+            user = t.user
+        ),
     }
 }
 
