@@ -108,10 +108,7 @@ pub fn backup(p: &Project, t: &Target, plan: &mut Plan, what: Option<&str>) {
             &format!("%{{prune}} = the backups beyond the newest {keep}, from %{{backups}}"),
             move |vars| {
                 let size = vars.get("backup_size").parse::<u64>().unwrap_or(0);
-                // Never the backup a restore is about to read.
-                let restoring = vars.get("restore");
-                let prune: Vec<String> =
-                    beyond(vars.get("backups"), keep).into_iter().filter(|b| b != restoring).collect();
+                let prune = beyond(vars.get("backups"), keep, vars.get("restore"));
                 Ok(Decided::default().set("prune", prune.join("\n")).note(format!(
                     "backup {}/{}: {}",
                     dir,
@@ -151,11 +148,12 @@ fn names(listed: &str) -> Vec<&str> {
     listed.lines().filter_map(|l| l.split('\t').next()).filter(|n| !n.is_empty()).collect()
 }
 
-/// The names (sorted: they start with their time) of the backups listed, beyond the newest `keep`.
-pub fn beyond(listed: &str, keep: usize) -> Vec<String> {
+/// The names (sorted: they start with their time) of the backups listed, beyond the newest `keep`,
+/// never `restoring` (the backup a restore is about to read).
+pub fn beyond(listed: &str, keep: usize, restoring: &str) -> Vec<String> {
     let mut names = names(listed);
     names.sort_unstable_by(|a, b| b.cmp(a));
-    names.into_iter().skip(keep).map(str::to_string).collect()
+    names.into_iter().skip(keep).filter(|n| *n != restoring).map(str::to_string).collect()
 }
 
 /// A size in bytes, for people.
@@ -285,8 +283,13 @@ mod tests {
 
     #[test]
     fn the_newest_backups_are_kept_and_the_rest_named_for_removal() {
-        assert_eq!(beyond(LISTED, 2), ["staging-20261201T100000Z-r1.dump"]);
-        assert!(beyond(LISTED, 3).is_empty());
+        assert_eq!(beyond(LISTED, 2, ""), ["staging-20261201T100000Z-r1.dump"]);
+        assert!(beyond(LISTED, 3, "").is_empty());
+        assert_eq!(
+            beyond(LISTED, 1, "staging-20261201T100000Z-r1.dump"),
+            ["staging-20261202T100000Z-r2.dump"],
+            "the backup a restore reads is never pruned"
+        );
         assert_eq!(stamp("2026-11-28T12:00:00Z"), "20261128T120000Z");
         assert_eq!(human(2_000_000), "1.9 MB");
         assert_eq!(
