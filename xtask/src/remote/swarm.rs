@@ -504,6 +504,8 @@ fn wait_for_moved_tasks(p: &Project, t: &Target, plan: &mut Plan) {
             states: None,
         }),
     )
+    // (A stack not deployed yet has no service, and no task anywhere.)
+    .when("live")
     .hint(
         "Swarm moves a Down node's tasks by itself within seconds; when it cannot (no other node may take them), \
            bring the node back, or `docker node rm --force NODE` on a manager if it is gone for good",
