@@ -471,31 +471,42 @@ fn parse_tasks(tasks: &str) -> Vec<TaskJson> {
     tasks.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-/// The tasks Swarm still wants running on a node that is Down (it has not moved them yet: a
-/// node is lost for some seconds before its tasks start elsewhere), from `tasks` and `nodes`.
-fn on_down_nodes(tasks: &str, nodes: &str) -> Vec<String> {
+/// The tasks Swarm wants running that do not serve yet, from `tasks` and `nodes`: on a node that
+/// is Down (not moved yet: a node is lost for some seconds before its tasks start elsewhere), or
+/// on their way to Running (a moved task starts, and becomes Running once healthy). A task with
+/// no node to go to is not counted: it waits for a change, not for time. Nothing, while every
+/// node is up (a release that never becomes healthy must not hold its own rollback).
+fn unsettled(tasks: &str, nodes: &str) -> Vec<String> {
     let down = down_nodes(nodes);
+    if down.is_empty() {
+        return Vec::new();
+    }
+    let starting = ["New", "Allocated", "Assigned", "Accepted", "Preparing", "Ready", "Starting", "Pending"];
     parse_tasks(tasks)
         .into_iter()
-        .filter(|t| t.desired_state == "Running" && down.contains(&t.node.as_str()))
-        .map(|t| format!("{} on {}", t.name, t.node))
+        .filter(|t| t.desired_state == "Running")
+        .filter(|t| {
+            let on_its_way =
+                starting.iter().any(|s| t.current_state.starts_with(s)) && !t.error.contains("no suitable node");
+            down.contains(&t.node.as_str()) || on_its_way
+        })
+        .map(|t| format!("{} on {} ({})", t.name, t.node, t.current_state))
         .collect()
 }
 
-/// Before the stack changes: waits until Swarm has moved the tasks of nodes that are Down. An
-/// update that began before would count such a task as serving, and one rolled stop-first would
-/// stop the only task that really serves.
+/// Before the stack changes: waits until Swarm has moved the tasks of nodes that are Down and
+/// they serve. An update that began before would count such a task as serving, and one rolled
+/// stop-first would stop the only task that really serves.
 fn wait_for_moved_tasks(p: &Project, t: &Target, plan: &mut Plan) {
     let service = service(t);
-    let judge =
-        Judge::new("Swarm wants no task of the service on a node that is Down", |out, _| {
-            match on_down_nodes(&out[0], &out[1]).as_slice() {
-                [] => Verdict::Ready,
-                waiting => Verdict::NotYet(format!("still on a Down node: {}", waiting.join(", "))),
-            }
-        });
+    let judge = Judge::new("every task Swarm wants runs on a node that is not Down", |out, _| {
+        match unsettled(&out[0], &out[1]).as_slice() {
+            [] => Verdict::Ready,
+            waiting => Verdict::NotYet(format!("still on a Down node: {}", waiting.join(", "))),
+        }
+    });
     plan.step(
-        "Wait for Swarm to move the tasks of Down nodes",
+        "Wait for the tasks of Down nodes to serve elsewhere",
         Action::wait(Wait {
             probe: Probe::Judged { cmds: vec![t.ssh(p, &tasks(&service, false)), t.ssh(p, &nodes())], judge },
             timeout: Duration::from_secs(90),
@@ -887,13 +898,24 @@ mod tests {
             task("a.1", "n1", "Running", "Running 5 seconds ago"),
             task("a.2", "n3", "Running", "Running 1 minute ago"),
         ];
-        assert_eq!(on_down_nodes(&tasks.join("\n"), "n1 Ready Active\nn3 Down Active"), ["a.2 on n3"]);
-        assert!(on_down_nodes(&tasks.join("\n"), NODES).is_empty(), "every node is Ready");
+        let down = "n1 Ready Active\nn3 Down Active";
+        assert_eq!(unsettled(&tasks.join("\n"), down), ["a.2 on n3 (Running 1 minute ago)"]);
+        assert!(unsettled(&tasks.join("\n"), NODES).is_empty(), "every node is Ready");
         let moved = [
             task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
             task("a.2", "n1", "Running", "Starting 1 second ago"),
         ];
-        assert!(on_down_nodes(&moved.join("\n"), "n1 Ready Active\nn3 Down Active").is_empty(), "moved");
+        assert_eq!(unsettled(&moved.join("\n"), down), ["a.2 on n1 (Starting 1 second ago)"], "moved, not serving yet");
+        let served = [
+            task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
+            task("a.2", "n1", "Running", "Running 1 second ago"),
+        ];
+        assert!(unsettled(&served.join("\n"), down).is_empty(), "moved and serving");
+        assert!(unsettled(&moved.join("\n"), NODES).is_empty(), "no node is Down: nothing to wait for");
+        let mut no_node = task("a.2", "", "Running", "Pending 5 seconds ago");
+        no_node =
+            no_node.replace("\"Error\":\"\"", "\"Error\":\"no suitable node (max replicas per node limit exceed)\"");
+        assert!(unsettled(&no_node, down).is_empty(), "a task with no node to go to waits for a change, not for time");
         assert_eq!(ready_nodes("m1 Ready Active\nw1 Down Active\nw2 Ready Drain\nw3 Ready Active\n"), 2);
     }
 }
