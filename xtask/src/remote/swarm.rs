@@ -473,9 +473,10 @@ fn parse_tasks(tasks: &str) -> Vec<TaskJson> {
 
 /// The tasks Swarm wants running that do not serve yet, from `tasks` and `nodes`: on a node that
 /// is Down (not moved yet: a node is lost for some seconds before its tasks start elsewhere), or
-/// on their way to Running (a moved task starts, and becomes Running once healthy). A task with
-/// no node to go to is not counted: it waits for a change, not for time. Nothing, while every
-/// node is up (a release that never becomes healthy must not hold its own rollback).
+/// on their way to Running (a moved task waits out the restart delay wanted "Ready", then
+/// starts, and becomes Running once healthy). A task with no node to go to is not counted: it
+/// waits for a change, not for time. Nothing, while every node is up (a release that never
+/// becomes healthy must not hold its own rollback).
 fn unsettled(tasks: &str, nodes: &str) -> Vec<String> {
     let down = down_nodes(nodes);
     if down.is_empty() {
@@ -484,7 +485,7 @@ fn unsettled(tasks: &str, nodes: &str) -> Vec<String> {
     let starting = ["New", "Allocated", "Assigned", "Accepted", "Preparing", "Ready", "Starting", "Pending"];
     parse_tasks(tasks)
         .into_iter()
-        .filter(|t| t.desired_state == "Running")
+        .filter(|t| t.desired_state == "Running" || t.desired_state == "Ready")
         .filter(|t| {
             let on_its_way =
                 starting.iter().any(|s| t.current_state.starts_with(s)) && !t.error.contains("no suitable node");
@@ -906,6 +907,11 @@ mod tests {
             task("a.2", "n1", "Running", "Starting 1 second ago"),
         ];
         assert_eq!(unsettled(&moved.join("\n"), down), ["a.2 on n1 (Starting 1 second ago)"], "moved, not serving yet");
+        let delayed = [
+            task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
+            task("a.2", "n1", "Ready", "Ready 1 second ago"),
+        ];
+        assert_eq!(unsettled(&delayed.join("\n"), down), ["a.2 on n1 (Ready 1 second ago)"], "in its restart delay");
         let served = [
             task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
             task("a.2", "n1", "Running", "Running 1 second ago"),
