@@ -442,8 +442,17 @@ fn a_manager_lost(s: &Suite) {
         assert!(run.ok, "a deploy through another manager: {}", run.out);
     });
     let load = Load::start(s.proxy(2), "/api/health");
+    let restarted = Instant::now();
     Command::new("docker").args(["restart", "--time", "10", &s.node(1)]).output().unwrap();
     s.wait_node(1, "Ready", &[]);
+    // Swarm starts the node's tasks again (its proxy among them): until then its own proxy
+    // answers nothing, and a load balancer in front sends its share to the others.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while common::get(s.proxy(1), "/api/health").0 != 200 {
+        assert!(Instant::now() < deadline, "{}'s proxy does not serve two minutes after its restart", s.node(1));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("    {} serves again {:.1}s after its restart began", s.node(1), restarted.elapsed().as_secs_f64());
     let seen = load.stop_seen("a manager's engine was restarted");
     s.worst.borrow_mut().push(("a manager's engine was restarted".into(), seen.failed, seen.total, seen.worst));
     assert_eq!(seen.failed, 0, "requests failed while a manager restarted");

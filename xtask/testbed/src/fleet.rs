@@ -462,7 +462,7 @@ impl Load {
             (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (s, f, t) = (stop.clone(), failed.clone(), total.clone());
         let thread = std::thread::spawn(move || {
-            let (mut failures, mut worst) = (Vec::new(), Duration::ZERO);
+            let (mut failures, mut worst, began) = (Vec::new(), Duration::ZERO, Instant::now());
             // Bounded: at most 200 000 requests, whatever happens.
             while !s.load(Ordering::SeqCst) && t.load(Ordering::SeqCst) < 200_000 {
                 let started = Instant::now();
@@ -470,7 +470,8 @@ impl Load {
                 worst = worst.max(started.elapsed());
                 if status != 200 {
                     f.fetch_add(1, Ordering::SeqCst);
-                    failures.push(format!("{status} {}", body.chars().take(120).collect::<String>()));
+                    let at = began.elapsed().as_secs_f64();
+                    failures.push(format!("{status} at {at:.1}s {}", body.chars().take(120).collect::<String>()));
                 }
                 t.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(5));
@@ -487,7 +488,8 @@ impl Load {
         (seen.failed, seen.total)
     }
 
-    /// Stops the loop and says what it saw, after printing the first failures.
+    /// Stops the loop and says what it saw, after printing the first and the last failures (each
+    /// with its time since the loop began).
     pub fn stop_seen(mut self, during: &str) -> Seen {
         self.stop.store(true, Ordering::SeqCst);
         let (failures, worst) = self.thread.take().unwrap().join().unwrap();
@@ -496,7 +498,8 @@ impl Load {
             "    request loop during {during}: {failed} failed of {total}, the slowest {:.2}s",
             worst.as_secs_f64()
         );
-        for f in failures.iter().take(5) {
+        let shown = failures.iter().take(5).chain(failures.iter().skip(5.max(failures.len().saturating_sub(3))));
+        for f in shown {
             eprintln!("      failed: {f}");
         }
         Seen { failed, total, worst }
