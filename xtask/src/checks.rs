@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde::Deserialize;
 
@@ -250,16 +252,31 @@ fn verify_tool(program: &str, version: &Cmd, min: Option<(u32, u32)>, fix: &str)
     }
 }
 
-/// Verifies independent checks at once (most wait on a program: docker, compose, ssh), so a
-/// plan that cannot succeed is refused in about the time of its slowest check. No confirmations here.
-/// The hosts (reached with `ssh`) are checked first, then the rest, also at once; a check that
-/// needs a host that cannot be reached is not run (None).
+/// How many checks run at once. A host's checks share one ssh connection, each a session on it,
+/// and sshd refuses sessions past its MaxSessions (10 by default): ssh then logs in anew for each,
+/// and past MaxStartups (10 unauthenticated at once) sshd drops logins at random, failing checks
+/// of a host that is fine.
+const AT_ONCE: usize = 8;
+
+/// Verifies independent checks at once, `AT_ONCE` at a time (most wait on a program: docker,
+/// compose, ssh), so a plan that cannot succeed is refused in about the time of its slowest
+/// checks. No confirmations here. The hosts (reached with `ssh`) are checked first, then the
+/// rest; a check that needs a host that cannot be reached is not run (None).
 pub fn verify_all(checks: &[&Check]) -> Vec<Option<Result<(), Failure>>> {
     let at_once = |indices: &[usize]| -> Vec<(usize, Result<(), Failure>)> {
+        let next = AtomicUsize::new(0);
+        let done = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            let handles: Vec<_> = indices.iter().map(|&i| (i, scope.spawn(move || checks[i].verify(false)))).collect();
-            handles.into_iter().map(|(i, h)| (i, h.join().expect("a check panicked"))).collect()
-        })
+            for _ in 0..AT_ONCE.min(indices.len()) {
+                scope.spawn(|| {
+                    while let Some(&i) = indices.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        let result = checks[i].verify(false);
+                        done.lock().expect("a check panicked").push((i, result));
+                    }
+                });
+            }
+        });
+        done.into_inner().expect("a check panicked")
     };
     let mut results = vec![None; checks.len()];
     let gates: Vec<usize> = (0..checks.len()).filter(|&i| matches!(checks[i], Check::Reach { .. })).collect();

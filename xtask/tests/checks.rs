@@ -338,6 +338,34 @@ fn checks_on_a_host_that_cannot_be_reached_are_not_run() {
 }
 
 #[test]
+fn checks_run_at_once_but_never_more_than_a_host_s_sshd_takes() {
+    let dir = temp("at-once");
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::create_dir_all(dir.join("seen")).unwrap();
+    // Each check marks itself running, waits, and notes how many were running with it.
+    let script = "touch run/$$; sleep 0.3; ls run | wc -l > seen/$$; rm run/$$";
+    let checks: Vec<Check> = (0..20)
+        .map(|i| Check::Probe {
+            what: format!("check {i}"),
+            probe: Cmd::new("sh", &dir).args(&["-c", script]),
+            line: None,
+            fix: "x".into(),
+        })
+        .collect();
+    let results = xtask::checks::verify_all(&checks.iter().collect::<Vec<_>>());
+    assert!(results.iter().all(|r| matches!(r, Some(Ok(())))), "{results:?}");
+    let seen: Vec<usize> = std::fs::read_dir(dir.join("seen"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().trim().parse().unwrap())
+        .collect();
+    assert_eq!(seen.len(), 20, "every check ran once");
+    let most = seen.iter().max().copied().unwrap();
+    // sshd's MaxSessions is 10 by default: beyond it, the checks of one host fail at random.
+    assert!((2..=8).contains(&most), "{most} checks ran at once");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn quiet_work_keeps_its_output_in_the_steps_log_and_explains_a_known_failure() {
     let dir = temp("quiet");
     let mut plan = Plan::new("the demo", &dir);
