@@ -109,15 +109,18 @@ pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
 }
 
 /// The plan of every command (each deploy command for every configured environment, or for
-/// `env` alone), with its command line: what `doctor` checks.
-pub fn every_plan(p: &Project, env: Option<&str>) -> Result<Vec<(String, Plan)>> {
+/// `env` alone), with its command line: what `doctor` checks. The commands of the environments
+/// in `left_out` (their deploy commands, and `staging` or `prod`) are left out.
+pub fn every_plan(p: &Project, env: Option<&str>, left_out: &[String]) -> Result<Vec<(String, Plan)>> {
     let envs: Vec<&str> = match env {
         Some(env) => vec![p.config.environment(env).map(|_| env)?],
         None => p.config.environments.keys().map(String::as_str).collect(),
     };
     let mut plans = Vec::new();
-    for argv in cli::every_invocation(&envs).into_iter().filter(|argv| env.is_none_or(|e| argv.iter().any(|a| a == e)))
-    {
+    let wanted = |argv: &Vec<String>| {
+        env.is_none_or(|e| argv.iter().any(|a| a == e)) && !argv.iter().any(|a| left_out.contains(a))
+    };
+    for argv in cli::every_invocation(&envs).into_iter().filter(wanted) {
         let invocation = cli::parse(&argv)?;
         if let Some(plan) = plan(p, &invocation)? {
             plans.push((argv.join(" "), plan));
@@ -148,17 +151,27 @@ fn dispatch(cli: Cli, line: String) -> Result<()> {
 }
 
 /// `doctor [ENV]`: the preconditions of every plan (of ENV's commands), and that each
-/// environment (ENV) serves.
+/// environment (ENV) serves. Without ENV, an environment not set up on its host yet is said so
+/// once, and its commands are left out (a host serves staging alone until prod is added); asked
+/// about ENV, every check of it counts.
 fn doctor(p: &Project, env: Option<&str>) -> Result<()> {
     let names: Vec<&str> = match env {
         Some(env) => vec![env],
         None => p.config.environments.keys().map(String::as_str).collect(),
     };
-    let mut serving = Vec::new();
+    let (mut serving, mut not_set_up, mut left_out) = (Vec::new(), Vec::new(), Vec::new());
     for name in names {
-        serving.extend(remote::switch::runs(p, &remote::target::Target::new(p, name)?));
+        let target = remote::target::Target::new(p, name)?;
+        match remote::switch::not_set_up(p, &target).filter(|_| env.is_none()) {
+            Some(why) => {
+                not_set_up.push(why);
+                left_out.push(name.to_string());
+            }
+            None => serving.extend(remote::switch::runs(p, &target)),
+        }
     }
-    tools::doctor(&every_plan(p, env)?, serving, &remote::target::shared_deploy_users(p))
+    let warnings = remote::target::shared_deploy_users(p);
+    tools::doctor(&every_plan(p, env, &left_out)?, serving, &not_set_up, &warnings)
 }
 
 /// Entry point of the `xtask` binary.

@@ -26,10 +26,10 @@ fn all_checks<'a>(plans: &'a [(String, Plan)], serving: &'a [Check]) -> Vec<(&'a
 }
 
 /// `doctor`: checks the preconditions of every plan and what runs (at once), and prints `ok` or
-/// the failure and its fix for each, then the warnings (what holds but should not: not
-/// failures). A stack service that is not running is reported, not failed: stopping it (or
-/// working backend-only) is a choice.
-pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>, warnings: &[String]) -> Result<()> {
+/// the failure and its fix for each, then the environments not set up yet and the warnings
+/// (what holds but should not): neither is a failure. A stack service that is not running is
+/// reported, not failed: stopping it (or working backend-only) is a choice.
+pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>, not_set_up: &[String], warnings: &[String]) -> Result<()> {
     let checks = all_checks(plans, &serving);
     let mut failed = 0;
     let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| *c).collect::<Vec<_>>());
@@ -49,16 +49,18 @@ pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>, warnings: &[String]
             }
         }
     }
+    for env in not_set_up {
+        println!("not yet {env}");
+    }
     for warning in warnings {
         println!("warning {warning}");
     }
-    println!(
-        "{} checks, {} failed, {} warning{}",
-        checks.len(),
-        failed,
-        warnings.len(),
-        if warnings.len() == 1 { "" } else { "s" }
-    );
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let not_yet = match not_set_up.len() {
+        0 => String::new(),
+        n => format!(", {n} environment{} not set up", plural(n)),
+    };
+    println!("{} checks, {failed} failed, {} warning{}{not_yet}", checks.len(), warnings.len(), plural(warnings.len()));
     if failed > 0 {
         bail!("{failed} precondition{} failed (fixes above)", if failed == 1 { "" } else { "s" });
     }

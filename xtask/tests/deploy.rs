@@ -596,6 +596,18 @@ fn checks_that_tell_the_truth(s: &Suite) {
     s.ok(&["rollback", "staging", &live]);
     assert!(s.xtask(&["doctor", "staging"]).ok, "the fix doctor named did not bring staging back");
 
+    // A host that serves staging alone, prod not added yet: `doctor` says so once, checks the
+    // rest and passes; `doctor prod` fails.
+    let root = |argv: &[&str]| s.fleet.exec(&s.host, None, argv, None).unwrap();
+    root(&["mv", "/etc/recordsponge/prod.env", "/root/prod.env"]);
+    let doctor = s.xtask(&["doctor"]);
+    let line = format!("not yet prod: not set up on {}: there is no /etc/recordsponge/prod.env", s.host);
+    assert!(doctor.ok && doctor.stdout.contains(&line), "doctor on a staging-only host:\n{}", doctor.out);
+    assert!(doctor.stdout.contains("1 environment not set up"), "{}", doctor.stdout);
+    assert!(!doctor.stdout.contains("prod.upstream.conf"), "prod's checks ran:\n{}", doctor.stdout);
+    assert!(!s.xtask(&["doctor", "prod"]).ok, "doctor prod passed where prod is not set up");
+    root(&["mv", "/root/prod.env", "/etc/recordsponge/prod.env"]);
+
     // The upstream drifts to a port where nothing listens.
     let now = s.serving();
     s.fleet

@@ -109,6 +109,23 @@ pub fn runs(p: &Project, t: &Target) -> Vec<Check> {
     }
 }
 
+/// Why the environment is not set up on its host yet (its env file, the first thing a host's
+/// setup makes for it, is not there), or None when it is, or when the host cannot tell (its own
+/// checks then say why): `doctor` reports such an environment once instead of failing its checks.
+pub fn not_set_up(p: &Project, t: &Target) -> Option<String> {
+    let status = crate::process::capture(&t.ssh(p, &["test", "-e", &t.env.env_file])).ok()?.status;
+    let manager = if t.env.engine == Engine::Swarm { " --no-nginx" } else { "" };
+    (status.code() == Some(1)).then(|| {
+        format!(
+            "{env}: not set up on {host}: there is no {file}; its commands are not checked\n        \
+             set it up: on {host}, as root, `bash setup-host.sh{manager} --env {env}` (config/nginx/README.md)",
+            env = t.name,
+            host = t.host,
+            file = t.env.env_file,
+        )
+    })
+}
+
 /// A deploy of `image` (and, for `staging`/`prod`, first `build`, under the lock) through the
 /// engine's health-gated switch. A build's image is pulled on the host by the digest this
 /// machine pushed, never by its tag, which anyone with a login to the registry could move.
