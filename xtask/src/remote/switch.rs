@@ -118,10 +118,12 @@ pub fn not_set_up(p: &Project, t: &Target) -> Option<String> {
     (status.code() == Some(1)).then(|| {
         format!(
             "{env}: not set up on {host}: there is no {file}; its commands are not checked\n        \
-             set it up: on {host}, as root, `bash setup-host.sh{manager} --env {env}` (config/nginx/README.md)",
+             set it up: on {host}, as root, `bash setup-host.sh{manager} --user {user} --env {env}` \
+             (config/nginx/README.md)",
             env = t.name,
             host = t.host,
             file = t.env.env_file,
+            user = t.user,
         )
     })
 }
