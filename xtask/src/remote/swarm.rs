@@ -907,10 +907,8 @@ mod tests {
             task("a.2", "n1", "Running", "Starting 1 second ago"),
         ];
         assert_eq!(unsettled(&moved.join("\n"), down), ["a.2 on n1 (Starting 1 second ago)"], "moved, not serving yet");
-        let delayed = [
-            task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
-            task("a.2", "n1", "Ready", "Ready 1 second ago"),
-        ];
+        let delayed =
+            [task("a.2", "n3", "Shutdown", "Running 1 minute ago"), task("a.2", "n1", "Ready", "Ready 1 second ago")];
         assert_eq!(unsettled(&delayed.join("\n"), down), ["a.2 on n1 (Ready 1 second ago)"], "in its restart delay");
         let served = [
             task("a.2", "n3", "Shutdown", "Running 1 minute ago"),
