@@ -15,10 +15,11 @@ if ! { docker info && docker compose version && docker-compose version; } >/dev/
   bash xtask/testbed/provision-engine.sh
 fi
 
-# The platforms the README promises stay compilable, and the code stays clippy-clean (this adds
-# clippy and the two targets to the toolchain, once).
-rustup component add clippy
+# The platforms the README promises stay compilable, and the code stays rustfmt-formatted and
+# clippy-clean (this adds rustfmt, clippy and the two targets to the toolchain, once).
+rustup component add rustfmt clippy
 rustup target add x86_64-pc-windows-gnu aarch64-apple-darwin
+cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
   cargo check --workspace --all-targets --locked --target "$target"
