@@ -583,14 +583,12 @@ pub fn report(s: &Option<Service>, tasks: &str, nodes: &str, serving: Option<&st
         let when = if completed.is_empty() { format!("since {started}") } else { format!("{started} to {completed}") };
         notes.push(format!("its last update: {} ({}), {when}", u.state, u.message));
     }
+    let down_nodes = down_nodes(nodes);
     for t in parse_tasks(tasks) {
         if t.desired_state == "Running" || t.current_state.starts_with("Running") {
             let error = if t.error.is_empty() { String::new() } else { format!(", {}", t.error) };
-            let down = if down_nodes(nodes).contains(&t.node.as_str()) {
-                " (its node is Down: it answers nothing)"
-            } else {
-                ""
-            };
+            let down =
+                if down_nodes.contains(&t.node.as_str()) { " (its node is Down: it answers nothing)" } else { "" };
             notes.push(format!("  task {} on {}: {}{error}{down}", t.name, t.node, t.current_state));
         }
     }
