@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::checks::Check;
+use crate::checks::{Check, Failure};
 use crate::cli::Bench;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
@@ -29,7 +29,12 @@ fn all_checks<'a>(plans: &'a [(String, Plan)], serving: &'a [Check]) -> Vec<(&'a
 /// the failure and its fix for each, then the environments not set up yet and the warnings
 /// (what holds but should not): neither is a failure. A stack service that is not running is
 /// reported, not failed: stopping it (or working backend-only) is a choice.
-pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>, not_set_up: &[String], warnings: &[String]) -> Result<()> {
+pub fn doctor(
+    plans: &[(String, Plan)],
+    serving: Vec<Check>,
+    not_set_up: &[Failure],
+    warnings: &[String],
+) -> Result<()> {
     let checks = all_checks(plans, &serving);
     let mut failed = 0;
     let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| *c).collect::<Vec<_>>());
@@ -50,7 +55,7 @@ pub fn doctor(plans: &[(String, Plan)], serving: Vec<Check>, not_set_up: &[Strin
         }
     }
     for env in not_set_up {
-        println!("not yet {env}");
+        println!("not yet {}\n        fix: {}", env.problem, env.fix);
     }
     for warning in warnings {
         println!("warning {warning}");

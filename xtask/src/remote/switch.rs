@@ -6,7 +6,7 @@ use super::docker;
 use super::log;
 use super::target::{reach_checks, short, Target};
 use super::{db, host, lock, swarm};
-use crate::checks::{registry_of, Check, Judge};
+use crate::checks::{registry_of, Check, Failure, Judge};
 use crate::cmd::sh;
 use crate::config::Engine;
 use crate::plan::{Action, Decided, Decision, Plan};
@@ -110,21 +110,21 @@ pub fn runs(p: &Project, t: &Target) -> Vec<Check> {
 }
 
 /// Why the environment is not set up on its host yet (its env file, the first thing a host's
-/// setup makes for it, is not there), or None when it is, or when the host cannot tell (its own
-/// checks then say why): `doctor` reports such an environment once instead of failing its checks.
-pub fn not_set_up(p: &Project, t: &Target) -> Option<String> {
+/// setup makes for it, is not there), and how to set it up; None when it is, or when the host
+/// cannot tell (its own checks then say why): `doctor` reports such an environment once instead
+/// of failing its checks.
+pub fn not_set_up(p: &Project, t: &Target) -> Option<Failure> {
     let status = crate::process::capture(&t.ssh(p, &["test", "-e", &t.env.env_file])).ok()?.status;
     let manager = if t.env.engine == Engine::Swarm { " --no-nginx" } else { "" };
-    (status.code() == Some(1)).then(|| {
-        format!(
-            "{env}: not set up on {host}: there is no {file}; its commands are not checked\n        \
-             set it up: on {host}, as root, `bash setup-host.sh{manager} --user {user} --env {env}` \
-             (config/nginx/README.md)",
-            env = t.name,
-            host = t.host,
-            file = t.env.env_file,
-            user = t.user,
-        )
+    (status.code() == Some(1)).then(|| Failure {
+        problem: format!(
+            "{}: not set up on {}: there is no {}; its commands are not checked",
+            t.name, t.host, t.env.env_file
+        ),
+        fix: format!(
+            "on {}, as root, `bash setup-host.sh{manager} --user {} --env {}` (config/nginx/README.md)",
+            t.host, t.user, t.name
+        ),
     })
 }
 
