@@ -35,6 +35,9 @@ while [ $# -gt 0 ]; do
 done
 say() { printf 'setup-host: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+# did WHAT: says a change this run made (a run that makes none says so at the end).
+changed=
+did() { say "$*"; changed=1; }
 [ "$(id -u)" = 0 ] || die "run it as root: sudo bash $0 $*"
 [ "${#envs[@]}" -gt 0 ] || die "name at least one environment: --env staging"
 [[ $user =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user $user is not a valid user name"
@@ -44,7 +47,7 @@ write_new() {
   [ -e "$1" ] && { cat > /dev/null; return 1; }
   install -m "$2" -o "${3%%:*}" -g "${3##*:}" /dev/null "$1"
   cat > "$1"
-  say "created $1"
+  did "created $1"
 }
 # write_ours PATH MODE < content: a file this script owns, replaced when its content differs.
 write_ours() {
@@ -54,18 +57,21 @@ write_ours() {
   chmod "$2" "$tmp"
   if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
   mv -f "$tmp" "$1"
-  say "wrote $1"
+  did "wrote $1"
 }
 
-# 1. Packages. util-linux has flock (the deploy lock); sudo runs the two nginx commands.
+# 1. Packages, each installed when its program is missing (so another package of it counts:
+# docker-ce for docker.io, nginx-light for nginx). util-linux has flock (the deploy lock); sudo
+# runs the two nginx commands.
 if [ -n "$install" ]; then
-  packages=(docker.io rsyslog logrotate curl sudo util-linux procps openssh-server ${nginx:+nginx})
+  packages=(docker.io:dockerd rsyslog:rsyslogd logrotate:logrotate curl:curl sudo:sudo util-linux:flock
+    procps:pgrep openssh-server:sshd ${nginx:+nginx:nginx})
   missing=()
   for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q 'ok installed' || missing+=("$p")
+    command -v "${p#*:}" > /dev/null || [ -x "/usr/sbin/${p#*:}" ] || missing+=("${p%%:*}")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing ${missing[*]}"
+    did "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q || say "apt-get update reported errors (continuing)"
     apt-get install -y -q --no-install-recommends "${missing[@]}"
@@ -77,15 +83,15 @@ if [ -n "$nginx" ]; then nginx_bin=$(command -v nginx) || die "nginx is not inst
 # `adduser --disabled-password` sets): an sshd without PAM refuses keys for locked accounts.
 if ! id "$user" > /dev/null 2>&1; then
   useradd --create-home --shell /bin/bash --password '*' --comment 'RecordSponge deploys' "$user"
-  say "created the user $user"
+  did "created the user $user"
 fi
 case $(getent shadow "$user" | cut -d: -f2) in
-  '!'*) usermod --password '*' "$user"; say "$user: unlocked for key logins (password login stays off)" ;;
+  '!'*) usermod --password '*' "$user"; did "$user: unlocked for key logins (password login stays off)" ;;
 esac
 # docker: its engine; recordsponge: the deploy users of this host (their shared state directory).
 for group in docker recordsponge; do
   getent group "$group" > /dev/null || groupadd --system "$group"
-  id -nG "$user" | tr ' ' '\n' | grep -qx "$group" || { usermod -aG "$group" "$user"; say "$user: added to the $group group"; }
+  id -nG "$user" | tr ' ' '\n' | grep -qx "$group" || { usermod -aG "$group" "$user"; did "$user: added to the $group group"; }
 done
 home=$(getent passwd "$user" | cut -d: -f6)
 # The deploy user owns its home: a link it made there would have root hand the link's target over.
@@ -96,7 +102,7 @@ install -d -m 700 -o "$user" -g "$user" "$home/.ssh"
 [ -e "$home/.ssh/authorized_keys" ] || install -m 600 -o "$user" -g "$user" /dev/null "$home/.ssh/authorized_keys"
 if [ -n "$keys" ]; then
   while IFS= read -r key; do
-    [ -z "$key" ] || grep -qxF "$key" "$home/.ssh/authorized_keys" || { printf '%s\n' "$key" >> "$home/.ssh/authorized_keys"; say "authorized a key for $user"; }
+    [ -z "$key" ] || grep -qxF "$key" "$home/.ssh/authorized_keys" || { printf '%s\n' "$key" >> "$home/.ssh/authorized_keys"; did "authorized a key for $user"; }
   done < "$keys"
 fi
 
@@ -152,7 +158,7 @@ if [ -n "$nginx" ]; then
       write_ours "/etc/nginx/sites-available/recordsponge-$env.conf" 644 || true
     ln -sfn "../sites-available/recordsponge-$env.conf" "/etc/nginx/sites-enabled/recordsponge-$env.conf"
   done
-  [ ! -e /etc/nginx/sites-enabled/default ] || { rm -f /etc/nginx/sites-enabled/default; say "disabled nginx's default site"; }
+  [ ! -e /etc/nginx/sites-enabled/default ] || { rm -f /etc/nginx/sites-enabled/default; did "disabled nginx's default site"; }
   # The deploy user may test and reload nginx, nothing else, without a password (`sudo -n`).
   sudoers=/etc/sudoers.d/recordsponge-$user
   rule="$user ALL=(root) NOPASSWD: $nginx_bin -t, $nginx_bin -s reload"
@@ -162,7 +168,7 @@ if [ -n "$nginx" ]; then
     chmod 440 "$tmp"
     visudo -cqf "$tmp" || { rm -f "$tmp"; die "visudo rejects: $rule"; }
     mv -f "$tmp" "$sudoers"
-    say "sudo: $user may run \`nginx -t\` and \`nginx -s reload\` ($sudoers)"
+    did "sudo: $user may run \`nginx -t\` and \`nginx -s reload\` ($sudoers)"
   fi
 fi
 
@@ -209,18 +215,18 @@ if [ -d /run/systemd/system ]; then
   [ -z "$nginx" ] || systemctl reload nginx
   [ -z "$reload_sshd" ] || systemctl reload ssh || systemctl reload sshd || true
 else
-  running dockerd || { setsid dockerd > /var/log/dockerd.log 2>&1 < /dev/null & say "started dockerd"; }
-  if ! running rsyslogd; then rsyslogd; say "started rsyslogd"; elif [ -n "$restart_rsyslog" ]; then pkill -HUP -x rsyslogd; fi
-  if [ -z "$nginx" ]; then :; elif running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; say "started nginx"; fi
+  running dockerd || { setsid dockerd > /var/log/dockerd.log 2>&1 < /dev/null & did "started dockerd"; }
+  if ! running rsyslogd; then rsyslogd; did "started rsyslogd"; elif [ -n "$restart_rsyslog" ]; then pkill -HUP -x rsyslogd; fi
+  if [ -z "$nginx" ]; then :; elif running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; did "started nginx"; fi
   if [ -x /usr/sbin/sshd ]; then
     mkdir -p /run/sshd
     # The listener alone, by its pid file: every session (this one, a deploy's lock) is an sshd
     # too, and a signal to them all would cut them.
     listener=$(cat /run/sshd.pid 2> /dev/null || true)
     if [ -n "$listener" ] && [ "$(ps -o comm= -p "$listener" 2> /dev/null)" = sshd ]; then
-      [ -z "$reload_sshd" ] || { kill -HUP "$listener"; say "reloaded sshd (its listener, pid $listener)"; }
+      [ -z "$reload_sshd" ] || { kill -HUP "$listener"; did "reloaded sshd (its listener, pid $listener)"; }
     elif ! running sshd; then
-      /usr/sbin/sshd; say "started sshd"
+      /usr/sbin/sshd; did "started sshd"
     elif [ -n "$reload_sshd" ]; then
       say "note: sshd runs without /run/sshd.pid: reload its listener yourself to apply /etc/ssh/sshd_config.d/recordsponge.conf"
     fi
@@ -229,6 +235,7 @@ fi
 for _ in $(seq 100); do docker info > /dev/null 2>&1 && break; sleep 0.2; done
 docker info > /dev/null 2>&1 || die "the Docker engine does not answer (see /var/log/dockerd.log or journalctl -u docker)"
 
+[ -n "$changed" ] || say "nothing to change (this host was set up already)"
 say "ready. Next, for each environment: fill in /etc/recordsponge/ENV.env; as $user, \`docker login REGISTRY\`;"
 say "once DNS points here, certificates: certbot certonly --webroot -w /var/www/letsencrypt -d DOMAIN, then run this again;"
 say "then, from your machine: cargo xtask doctor, and cargo xtask deploy ENV (config/nginx/README.md)."

@@ -53,6 +53,8 @@ pub enum Command {
     #[command(flatten)]
     Operate(Operate),
     #[command(flatten)]
+    Setup(Setup),
+    #[command(flatten)]
     Tool(Tool),
 }
 
@@ -274,6 +276,29 @@ pub enum Operate {
     },
 }
 
+/// A deploy environment's host, set up from bare over ssh: src/setup.rs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Setup {
+    /// Set ENV's host up as its admin over ssh (`admin`: root, or a user with sudo), from a bare
+    /// Debian or Ubuntu: packages, the deploy user and its keys, the env file, nginx's site,
+    /// logs, sshd, and the database (PostgreSQL; its login made and written into the env file on
+    /// the host only); then ENV's first deploy. Run again, it changes nothing and says so
+    Setup {
+        /// The deploy environment (staging, prod)
+        env: String,
+        /// Public keys to authorize for the deploy user, one a line [default: the key ssh uses
+        /// for ENV's host]
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// A plain-http site even where a certificate exists (behind another TLS proxy)
+        #[arg(long)]
+        http_only: bool,
+        /// Set the host up only: no first deploy
+        #[arg(long)]
+        no_deploy: bool,
+    },
+}
+
 /// What `db` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DbAction {
@@ -342,6 +367,7 @@ impl Command {
             Command::Release(_)
                 | Command::Deploy(_)
                 | Command::Operate(_)
+                | Command::Setup(_)
                 | Command::Tool(Tool::Doctor { .. })
                 | Command::Dev(Dev::Push { env: Some(_) })
         )
@@ -351,12 +377,12 @@ impl Command {
     /// lock) never does, so it need not ask which compose this machine has (`docker compose
     /// version` costs a deploy about 70 ms).
     pub fn uses_compose(&self) -> bool {
-        !matches!(self, Command::Deploy(_) | Command::Operate(_))
+        !matches!(self, Command::Deploy(_) | Command::Operate(_) | Command::Setup(_))
     }
 }
 
 /// How `cargo xtask` lists the commands: one group a family.
-fn groups() -> [(&'static str, clap::Command); 7] {
+fn groups() -> [(&'static str, clap::Command); 8] {
     let family = |augment: fn(clap::Command) -> clap::Command| augment(clap::Command::new("family"));
     [
         ("Dev environment", family(Dev::augment_subcommands)),
@@ -365,6 +391,7 @@ fn groups() -> [(&'static str, clap::Command); 7] {
         ("Release", family(Release::augment_subcommands)),
         ("Deploy", family(Deploy::augment_subcommands)),
         ("Operate", family(Operate::augment_subcommands)),
+        ("Hosts", family(Setup::augment_subcommands)),
         ("Tools", family(Tool::augment_subcommands)),
     ]
 }

@@ -198,6 +198,31 @@ pub struct Environment {
     /// `deploy --tag` and `rollback` of an image already built are not restricted.
     #[serde(default)]
     pub branch: Option<String>,
+    /// setup: the ssh destination `cargo xtask setup` sets the host up as: root, or a user that
+    /// may `sudo` without a password [default: root@ the machine of `host`].
+    #[serde(default)]
+    pub admin: Option<String>,
+    /// setup: the name the environment's nginx site answers (`_`: any) [default: the host of
+    /// `check_url`], and the port of its plain-http site.
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+    /// setup: where the database is: `host` (PostgreSQL on the host, made by `setup`, which
+    /// writes its login into the env file) or `external` (named in the env file by hand).
+    #[serde(default)]
+    pub database: DatabaseAt,
+}
+
+/// Where an environment's database is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseAt {
+    /// PostgreSQL on the environment's host, reached by its containers over the Docker bridge.
+    #[default]
+    Host,
+    /// Elsewhere: the env file names it.
+    External,
 }
 
 /// How an environment's releases run.
@@ -227,7 +252,24 @@ fn default_proxy_port() -> u16 {
     80
 }
 
+fn default_http_port() -> u16 {
+    80
+}
+
 impl Environment {
+    /// The ssh destination `setup` logs in as: `admin`, else root on the machine of `host`.
+    pub fn admin(&self) -> String {
+        let machine = self.host.rsplit('@').next().unwrap_or(&self.host);
+        self.admin.clone().unwrap_or_else(|| format!("root@{machine}"))
+    }
+
+    /// The name the nginx site answers: `domain`, else the host of `check_url`.
+    pub fn domain(&self) -> String {
+        let after_scheme = self.check_url.split("://").nth(1).unwrap_or(&self.check_url);
+        let host = after_scheme.split(['/', ':']).next().unwrap_or_default();
+        self.domain.clone().unwrap_or_else(|| host.to_string())
+    }
+
     /// The host engine's settings (validated to be there for it).
     pub fn nginx(&self) -> ([u16; 2], &str, &str) {
         let missing = "validated for engine = \"host\"";
@@ -364,6 +406,7 @@ impl Config {
         let key = |k: &str| format!("environments.{env_name}.{k}");
         ssh_host(&key("host"), &env.host)?;
         env.managers.iter().try_for_each(|m| ssh_host(&key("managers"), m))?;
+        env.admin.iter().try_for_each(|a| ssh_host(&key("admin"), a))?;
         if env.engine == Engine::Host && !env.managers.is_empty() {
             return invalid(key("managers"), "only a Swarm has managers (engine = \"swarm\")");
         }
@@ -378,6 +421,12 @@ impl Config {
             }
         }
         url(&key("check_url"), &env.check_url)?;
+        let domain = env.domain();
+        if domain != "_"
+            && (domain.is_empty() || !domain.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)))
+        {
+            return invalid(key("domain"), format!("`{domain}` is not a domain name (or `_`, any name)"));
+        }
         absolute(&key("env_file"), &env.env_file)?;
         http_path(&key("health_path"), &env.health_path)?;
         const FACILITIES: [&str; 10] =

@@ -7,7 +7,8 @@
 //! 2. `cli`: the command table, a leaf that imports no family (only `cmd` and `config`);
 //! 3. the command families, one file each, which never import each other: `dev` (the local
 //!    stack), `backend`, `frontend`, `release` (image, push, staging, prod), `deploy` (deploy,
-//!    rollback, releases, lock), `operate` (logs, exec, db) and `tools` (doctor, compose, bench);
+//!    rollback, releases, lock), `operate` (logs, exec, db), `setup` (a host from bare) and
+//!    `tools` (doctor, compose, bench);
 //! 4. what families share: `stack` (the dev stack's waits, logs, tests and frontend builds),
 //!    `remote` (an environment on its hosts: ssh, the lock, the release log, the `host` and
 //!    `swarm` engines and the switch), `images`, `engine`, and `project` (the project as this
@@ -36,6 +37,7 @@ mod interrupt;
 mod operate;
 mod release;
 pub mod remote;
+mod setup;
 pub mod stack;
 mod tools;
 
@@ -83,6 +85,8 @@ pub fn load(config: Option<&Path>, compose: Option<config::FlavorChoice>, remote
     let facts = Facts::probe(&root, &config, remote);
     let flavor = detect_flavor(compose.unwrap_or(config.compose.flavor), facts.engine);
     let mut project = Project { root, config, flavor, facts };
+    let exe = std::env::current_exe().map(|e| e.display().to_string()).unwrap_or_else(|_| "xtask".into());
+    project.facts.xtask = vec![exe, "--config".into(), path.display().to_string()];
     if remote {
         project.facts.managers = remote::target::answering_managers(&project);
     }
@@ -100,6 +104,7 @@ pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
         Command::Release(c) => release::plan(p, c)?,
         Command::Deploy(c) => deploy::plan(p, c)?,
         Command::Operate(c) => operate::plan(p, c)?,
+        Command::Setup(c) => setup::plan(p, c)?,
         Command::Tool(Tool::Compose { args }) => tools::compose(p, args),
         Command::Tool(Tool::Bench { what }) => tools::bench(p, *what),
         Command::Tool(Tool::Doctor { .. }) => return Ok(None),
@@ -108,8 +113,8 @@ pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
     Ok(Some(plan))
 }
 
-/// The plan of every command (each deploy command for every configured environment, or for
-/// `env` alone), with its command line: what `doctor` checks. The commands of the environments
+/// The plan of every command but `setup` (each deploy command for every configured
+/// environment, or for `env` alone), with its command line: what `doctor` checks. The commands of the environments
 /// in `left_out` (their deploy commands, and `staging` or `prod`) are left out.
 pub fn every_plan(p: &Project, env: Option<&str>, left_out: &[String]) -> Result<Vec<(String, Plan)>> {
     let envs: Vec<&str> = match env {
@@ -122,6 +127,10 @@ pub fn every_plan(p: &Project, env: Option<&str>, left_out: &[String]) -> Result
     };
     for argv in cli::every_invocation(&envs).into_iter().filter(wanted) {
         let invocation = cli::parse(&argv)?;
+        // The admin's login that `setup` needs is not the deploy's: a set-up host may refuse it.
+        if matches!(invocation.command, Command::Setup(_)) {
+            continue;
+        }
         if let Some(plan) = plan(p, &invocation)? {
             plans.push((argv.join(" "), plan));
         }

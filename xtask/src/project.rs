@@ -48,6 +48,12 @@ pub struct Facts {
     /// The user each deploy host's ssh alias logs in as (`ssh -G`), read for the commands that
     /// reach a host: fixes name that user.
     pub ssh_users: std::collections::BTreeMap<String, String>,
+    /// The public key of the first identity each deploy host's ssh alias uses that has one
+    /// (`ssh -G`'s `identityfile`, with `.pub`): the key `setup` authorizes for the deploy user.
+    pub ssh_keys: std::collections::BTreeMap<String, PathBuf>,
+    /// How to run another command of this xtask as this one runs: this program and its
+    /// configuration (`setup`'s first deploy). Set by `xtask::load`.
+    pub xtask: Vec<String>,
     /// The machine each deploy host's ssh alias reaches (`hostname:port`, as `ssh -G` says): two
     /// aliases of one machine are one host.
     pub ssh_machines: std::collections::BTreeMap<String, String>,
@@ -99,13 +105,20 @@ impl Facts {
             file => vec!["-F", file],
         };
         let (mut ssh_users, mut ssh_machines) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
-        let hosts = config.environments.values().flat_map(|e| std::iter::once(&e.host).chain(&e.managers));
+        let mut ssh_keys = std::collections::BTreeMap::new();
+        let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).map(PathBuf::from);
+        let admins: Vec<String> = config.environments.values().map(|e| e.admin()).collect();
+        let hosts =
+            config.environments.values().flat_map(|e| std::iter::once(&e.host).chain(&e.managers)).chain(&admins);
         for host in hosts.filter(|_| remote) {
             let resolved = sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "ssh {ssh_config...} -G {host}")));
             let setting =
                 |key: &str| resolved.as_deref()?.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string);
             if let Some(user) = setting("user ") {
                 ssh_users.insert(host.clone(), user);
+            }
+            if let Some(key) = resolved.as_deref().and_then(|r| public_key(r, home.as_deref())) {
+                ssh_keys.insert(host.clone(), key);
             }
             if let (Some(name), Some(port)) = (setting("hostname "), setting("port ")) {
                 ssh_machines.insert(host.clone(), format!("{name}:{port}"));
@@ -147,11 +160,26 @@ impl Facts {
                 .map(|home| Path::new(&home).join(".ssh"))
                 .filter(|dir| cfg!(unix) && dir.is_dir() && !dir.to_string_lossy().contains(char::is_whitespace)),
             ssh_users,
+            ssh_keys,
+            xtask: Vec::new(),
             ssh_machines,
             inputs,
             managers: Default::default(),
         }
     }
+}
+
+/// The public key (`.pub` beside it) of the first identity file in `ssh -G`'s output that has
+/// one (`~/` is ssh's home: `home`).
+fn public_key(resolved: &str, home: Option<&Path>) -> Option<PathBuf> {
+    let identities = resolved.lines().filter_map(|l| l.strip_prefix("identityfile "));
+    identities
+        .map(|file| match (file.strip_prefix("~/"), home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => PathBuf::from(file),
+        })
+        .map(|file| PathBuf::from(format!("{}.pub", file.display())))
+        .find(|file| file.is_file())
 }
 
 /// Whether this machine has a Docker engine, and whether `new` can install one.
@@ -474,7 +502,17 @@ pub fn fixture() -> Project {
             machine: "laptop".into(),
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
-            ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+            ssh_users: [
+                ("recordsponge".to_string(), "deploy".to_string()),
+                ("root@recordsponge".to_string(), "root".to_string()),
+            ]
+            .into(),
+            ssh_keys: [("recordsponge".to_string(), PathBuf::from("/home/dev/.ssh/id_ed25519.pub"))].into(),
+            xtask: vec![
+                "/src/recordsponge/target/debug/xtask".into(),
+                "--config".into(),
+                "/src/recordsponge/config/recordsponge.toml".into(),
+            ],
             ssh_machines: [("recordsponge".to_string(), "recordsponge.com:22".to_string())].into(),
             inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
             managers: Default::default(),

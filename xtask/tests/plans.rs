@@ -31,7 +31,15 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             machine: "laptop".into(),
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
-            ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
+            ssh_users: [
+                ("recordsponge".to_string(), "deploy".to_string()),
+                ("root@recordsponge".to_string(), "root".to_string()),
+            ]
+            .into(),
+            ssh_keys: [("recordsponge".to_string(), PathBuf::from("/home/dev/.ssh/id_ed25519.pub"))].into(),
+            xtask: ["/srv/recordsponge/target/debug/xtask", "--config", "/srv/recordsponge/config/recordsponge.toml"]
+                .map(String::from)
+                .into(),
             ssh_machines: [("recordsponge".to_string(), "recordsponge.com:22".to_string())].into(),
             inputs: Inputs { backend: Some("0b0b0b0b0b0b0b0b".into()), frontend: Some("0f0f0f0f0f0f0f0f".into()) },
             managers: Default::default(),

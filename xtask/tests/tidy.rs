@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     // The dispatch.
     &["lib"],
     // The command families.
-    &["dev", "backend", "frontend", "release", "deploy", "operate", "tools"],
+    &["dev", "backend", "frontend", "release", "deploy", "operate", "setup", "tools"],
     // The command table: a leaf below the families, above nothing it may not import.
     &["cli"],
     // What the families share.

@@ -1,5 +1,6 @@
-//! The connection to a host: `ssh` with the words to run there, and the words that write
-//! files on the host from standard input (`dd`: no shell, no redirection).
+//! The connection to a host: `ssh` with the words to run there, `scp` for directories of this
+//! machine, and the words that write files on the host from standard input (`dd`: no shell, no
+//! redirection).
 
 use crate::cmd::Cmd;
 use crate::project::Project;
@@ -7,20 +8,27 @@ use crate::project::Project;
 /// `ssh [-F CONFIG] OPTIONS HOST -- 'ARG' 'ARG'...`: never prompting, and sharing one
 /// connection per host where it can (ControlMaster, its socket in $HOME/.ssh).
 pub fn ssh<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
-    options(p).args(&[host, "--"]).remote(remote)
+    options(p, "ssh").args(&[host, "--"]).remote(remote)
+}
+
+/// `scp -q -r [OPTIONS] SOURCE... HOST:DEST`: files and directories of this machine (relative to
+/// the checkout) copied to `dest` on the host (relative to the login's home), over the same
+/// shared connection as `ssh`.
+pub fn scp<S: AsRef<str>>(p: &Project, sources: &[S], host: &str, dest: &str) -> Cmd {
+    options(p, "scp").args(&["-q", "-r"]).args(sources).arg(format!("{host}:{dest}"))
 }
 
 /// `ssh` for a program a person works with (a followed log, a shell): with a terminal on the
 /// host when this one has one (`-t`: Ctrl-C reaches the program there), and this terminal's.
 pub fn ssh_terminal<S: AsRef<str>>(p: &Project, host: &str, remote: &[S]) -> Cmd {
-    let cmd = options(p);
+    let cmd = options(p, "ssh");
     let cmd = if p.facts.terminal { cmd.arg("-t") } else { cmd };
     cmd.args(&[host, "--"]).remote(remote).terminal(true)
 }
 
-/// `ssh` and its options, up to the host.
-fn options(p: &Project) -> Cmd {
-    let mut cmd = p.cmd("ssh");
+/// `ssh` (or `scp`) and its options, up to the host.
+fn options(p: &Project, program: &str) -> Cmd {
+    let mut cmd = p.cmd(program);
     if !p.config.deploy.ssh_config.is_empty() {
         cmd = cmd.args(&["-F", &p.config.deploy.ssh_config]);
     }
@@ -83,6 +91,16 @@ mod tests {
         let args = ssh(&p, "h", &["true"]).argv();
         assert_eq!(args[..2], ["-F", "/tmp/fleet/ssh_config"]);
         assert!(!args.iter().any(|a| a.starts_with("Control")), "{args:?}");
+    }
+
+    #[test]
+    fn scp_copies_with_ssh_s_options_and_connection() {
+        let p = crate::project::fixture();
+        let cmd = scp(&p, &["config/nginx", "keys.pub"], "root@h", "setup/");
+        assert_eq!(cmd.program, "scp");
+        let ssh_options = &ssh(&p, "h", &["true"]).args[..12];
+        assert_eq!(cmd.args[..12], *ssh_options);
+        assert_eq!(cmd.args[12..], ["-q", "-r", "config/nginx", "keys.pub", "root@h:setup/"]);
     }
 
     #[test]

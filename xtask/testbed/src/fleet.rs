@@ -237,6 +237,13 @@ impl Fleet {
             argv.extend(["--env", env.as_str()]);
         }
         self.exec(host, None, &argv, None).context("config/nginx/setup-host.sh on a fleet host")?;
+        self.registry_login(host)?;
+        eprintln!("fleet: {host} set up in {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The deploy user's login to the fleet's registry, on a host set up already.
+    pub fn registry_login(&self, host: &str) -> Result<()> {
         let password = std::fs::read_to_string(self.dir.join("registry-password"))?;
         self.exec(
             host,
@@ -245,7 +252,15 @@ impl Fleet {
             Some(&password),
         )
         .context("the deploy user's registry login")?;
-        eprintln!("fleet: {host} set up in {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Authorizes the fleet's key for root on a host, as a provider does for a new machine:
+    /// `ssh root@HOST` then works (what `cargo xtask setup` logs in as).
+    pub fn authorize_root(&self, host: &str) -> Result<()> {
+        let key = std::fs::read_to_string(self.dir.join("id_ed25519.pub"))?;
+        self.exec(host, None, &["install", "-d", "-m", "700", "/root/.ssh"], None)?;
+        self.exec(host, None, &["dd", "of=/root/.ssh/authorized_keys", "status=none"], Some(&key))?;
         Ok(())
     }
 

@@ -1,0 +1,248 @@
+//! `setup ENV`: the environment's host, from a bare Debian or Ubuntu to one that `deploy`
+//! deploys to, as its admin over ssh (`admin`: root, or a user that may sudo). The host's setup
+//! files are copied into the admin's home (config/nginx, config/postgres) and run: `setup-host.sh`
+//! (packages, the deploy user and its keys, the env file, the state and backup directories,
+//! nginx's site, logs, sshd) and `setup-database.sh` (PostgreSQL on the host and the
+//! environment's own role and database: its password is made on the host and written into the
+//! env file there, never seen here). Each script changes only what is missing, says what it
+//! changed, and says so when nothing was. Then, unless a deploy has already succeeded there,
+//! the environment's first deploy (`deploy ENV`, run as its own command: its checks need the
+//! host set up).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::checks::{Check, Judge};
+use crate::cli::Setup;
+use crate::cmd::{sh, Cmd};
+use crate::config::{DatabaseAt, Engine};
+use crate::plan::{Action, Decided, Decision, Plan};
+use crate::project::Project;
+use crate::remote::log::parse_log;
+use crate::remote::ssh::{scp, ssh, words};
+use crate::remote::target::Target;
+
+/// Where the setup files go on the host: a directory of the admin's (its home's), which only
+/// the admin may read.
+const DIR: &str = "recordsponge-setup";
+
+pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
+    let Setup::Setup { env, keys, http_only, no_deploy } = command;
+    let t = Target::new(p, env)?;
+    if t.env.engine == Engine::Swarm && t.env.database == DatabaseAt::Host {
+        bail!(
+            "{env} runs on a Swarm, whose tasks run on every node: a database on one node's host is not theirs.\n  \
+             fix: set `database = \"external\"` in [environments.{env}] of the configuration, and name the database \
+             in its env file (config/nginx/README.md)"
+        );
+    }
+    let admin = t.env.admin();
+    if t.user == "root" || t.user == admin_user(p, &admin) {
+        bail!(
+            "{env}'s host `{}` logs in as {}, the admin: deploys need a user of their own (in the `docker` group, \
+             with sudo for nginx alone).\n  fix: name the deploy user in the configuration, \
+             `host = \"deploy@{}\"` in [environments.{env}], or a `User deploy` line in the `Host {}` block of your ssh config",
+            t.env.host,
+            t.user,
+            t.env.host.rsplit('@').next().unwrap_or(&t.env.host),
+            t.env.host
+        );
+    }
+    let keys = match keys {
+        Some(keys) => keys.clone(),
+        None => p.facts.ssh_keys.get(&t.host).cloned().unwrap_or_else(|| PathBuf::from("KEYS.pub")),
+    };
+    let as_root = |remote: &[String]| -> Cmd {
+        let sudo = if admin_user(p, &admin) == "root" { vec![] } else { words(&["sudo", "-n"]) };
+        ssh(p, &admin, &[sudo, remote.to_vec()].concat())
+    };
+
+    let mut plan = p.plan();
+    plan.checks(checks(p, &t, &admin, &keys, &as_root));
+    let keys_copy = format!("{DIR}/deploy-keys.pub");
+    let copies = vec![
+        Action::Run(ssh(p, &admin, &["install", "-d", "-m", "700", DIR]).quiet()),
+        Action::Run(scp(p, &["config/nginx", "config/postgres"], &admin, &format!("{DIR}/")).quiet()),
+        Action::Run(scp(p, &[keys.display().to_string()], &admin, &keys_copy).quiet()),
+    ];
+    plan.step(&format!("Copy the setup files (config/nginx, config/postgres) to {admin}:{DIR}"), Action::Seq(copies));
+
+    let mut host = words(&["bash", &format!("{DIR}/nginx/setup-host.sh"), "--user", &t.user]);
+    host.extend(words(&["--keys", &keys_copy, "--env", &site(&t)]));
+    if *http_only {
+        host.push("--http-only".into());
+    }
+    if t.env.engine == Engine::Swarm {
+        host.push("--no-nginx".into());
+    }
+    plan.step(&format!("Set {} up for {env} (config/nginx/setup-host.sh)", t.host), Action::Run(as_root(&host)));
+    if t.env.database == DatabaseAt::Host {
+        let database = words(&[
+            "bash",
+            &format!("{DIR}/nginx/setup-database.sh"),
+            "--env",
+            env,
+            "--file",
+            &t.env.env_file,
+            "--schema",
+            &format!("{DIR}/postgres/schema.sql"),
+        ]);
+        plan.step(
+            &format!("Set {env}'s database up on {} (config/nginx/setup-database.sh)", t.host),
+            Action::Run(as_root(&database)),
+        );
+    }
+    if !no_deploy {
+        first_deploy(p, &t, &mut plan);
+    }
+    Ok(plan)
+}
+
+/// What must hold before anything changes: the admin's login (and sudo), the distribution,
+/// the site's port, and the keys to authorize.
+fn checks(p: &Project, t: &Target, admin: &str, keys: &Path, as_root: &dyn Fn(&[String]) -> Cmd) -> Vec<Check> {
+    let (env, host) = (&t.name, &t.host);
+    let mut checks = vec![
+        Check::Tool {
+            program: "ssh".into(),
+            version: p.cmd("ssh").arg("-V"),
+            min: None,
+            fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
+        },
+        Check::Reach {
+            host: admin.to_string(),
+            probe: ssh(p, admin, &["true"]),
+            fix: format!(
+                "make `ssh {admin} true` work without a prompt: the host's admin (root, or a user that may sudo), \
+                 your key authorized for it, its host key known (connect once with `ssh {admin}`); or name another \
+                 admin as `admin` in [environments.{env}] of the configuration"
+            ),
+        },
+    ];
+    if admin_user(p, admin) != "root" {
+        checks.push(Check::Probe {
+            what: format!("{admin} may sudo without a password"),
+            probe: ssh(p, admin, &["sudo", "-n", "true"]),
+            line: None,
+            fix: format!("on {host}, as root: `echo '{} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin` (or set `admin = \"root@{host}\"` in [environments.{env}])", admin_user(p, admin)),
+        });
+    }
+    checks.push(Check::Probe {
+        what: format!("{host} runs Debian or Ubuntu"),
+        probe: ssh(p, admin, &["grep", "-Eq", "^(ID|ID_LIKE)=\"?(debian|ubuntu)", "/etc/os-release"]),
+        line: None,
+        fix: format!(
+            "setup knows Debian 12 and Ubuntu; on another system, set {host} up by hand (config/nginx/README.md)"
+        ),
+    });
+    if t.env.engine == Engine::Host {
+        let port = t.env.http_port;
+        checks.push(Check::Judged {
+            what: format!("port {port} on {host} is free or nginx's"),
+            probes: vec![as_root(&words(&["ss", "-Hltnp"]))],
+            judge: Judge::new(&format!("what listens on port {port}, from `ss -ltnp`"), move |out| {
+                port_free(&out[0], port)
+            }),
+            fix: format!(
+                "on {host}, stop what listens on port {port} (`ss -ltnp 'sport = :{port}'` names it), or set another \
+                 `http_port` in [environments.{env}]; without `ss`: `apt-get install iproute2`"
+            ),
+        });
+    }
+    checks.push(Check::File {
+        path: keys.to_path_buf(),
+        what: format!("the file of public keys to authorize for {} on {host}", t.user),
+        fix: format!("give `--keys FILE` (public keys, one a line), or an `IdentityFile` with its `.pub` beside it in the `Host {host}` block of your ssh config"),
+    });
+    checks
+}
+
+/// The user the admin's ssh destination logs in as.
+fn admin_user(p: &Project, admin: &str) -> String {
+    match p.facts.ssh_users.get(admin) {
+        Some(user) => user.clone(),
+        None => admin.split_once('@').map(|(user, _)| user.to_string()).unwrap_or_default(),
+    }
+}
+
+/// setup-host.sh's `--env NAME=DOMAIN@HTTP_PORT`.
+fn site(t: &Target) -> String {
+    format!("{}={}@{}", t.name, t.env.domain(), t.env.http_port)
+}
+
+/// Whether the site's port is free, or held by nginx (which setup-host.sh configures), from
+/// `ss -Hltnp`'s listening sockets.
+fn port_free(listening: &str, port: u16) -> Result<(), String> {
+    let suffix = format!(":{port}");
+    for line in listening.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(local) = fields.get(3) else { continue };
+        if local.ends_with(&suffix) && !line.contains("((\"nginx\"") {
+            let process = line.split("((\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("a process");
+            return Err(format!("{process} listens on {local}, not nginx"));
+        }
+    }
+    Ok(())
+}
+
+/// The environment's first deploy, as its own command (`deploy ENV`: its checks need the host
+/// set up), unless its release log records a deploy that succeeded (then `setup` deploys
+/// nothing: running it again changes nothing).
+fn first_deploy(p: &Project, t: &Target, plan: &mut Plan) {
+    let env = t.name.clone();
+    plan.step(
+        &format!("Read the release log of {env}"),
+        Action::Capture { cmd: t.cat_state(p, "releases.log"), var: "log".into(), optional: true },
+    )
+    .step(
+        "Decide whether this is the first deploy",
+        Action::Decide(Decision::new("%{first} = yes unless %{log} records a deploy that succeeded", move |vars| {
+            Ok(if parse_log(vars.get("log")).iter().any(|a| a.result == "ok") {
+                Decided::default().note(format!(
+                    "{env} has been deployed already: no deploy (`cargo xtask deploy {env}` or `cargo xtask {}` deploys)",
+                    if env == "prod" { "prod" } else { "staging" }
+                ))
+            } else {
+                Decided::default().set("first", "yes")
+            })
+        })),
+    );
+    let (program, args) = p.facts.xtask.split_first().map(|(p, a)| (p.as_str(), a)).unwrap_or(("xtask", &[]));
+    plan.step(
+        &format!("Deploy {} to {} (`cargo xtask deploy {}`)", t.moving, t.host, sh(&t.name)),
+        Action::Run(p.cmd(program).args(args).args(&["deploy", &t.name])),
+    )
+    .when("first");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_s_port_may_be_nginx_s_or_nobody_s() {
+        let ss = "LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:((\"nginx\",pid=7,fd=6),(\"nginx\",pid=6,fd=6))\n\
+                  LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=5,fd=3))\n\
+                  LISTEN 0 4096 127.0.0.1:8080 0.0.0.0:* users:((\"apache2\",pid=9,fd=4))\n\
+                  LISTEN 0 511 [::]:443 [::]:* users:((\"caddy\",pid=3,fd=8))\n";
+        assert_eq!(port_free(ss, 80), Ok(()));
+        assert_eq!(port_free(ss, 81), Ok(()));
+        assert_eq!(port_free(ss, 8080), Err("apache2 listens on 127.0.0.1:8080, not nginx".into()));
+        assert_eq!(port_free(ss, 443), Err("caddy listens on [::]:443, not nginx".into()));
+        // A longer port that ends the same is another port.
+        assert_eq!(port_free("LISTEN 0 5 0.0.0.0:1080 0.0.0.0:* users:((\"squid\",pid=1,fd=1))", 80), Ok(()));
+    }
+
+    #[test]
+    fn the_admin_is_root_on_the_deploy_host_s_machine_unless_named() {
+        let mut p = crate::project::fixture();
+        let staging = p.config.environments.get_mut("staging").unwrap();
+        staging.host = "deploy@recordsponge".into();
+        assert_eq!(staging.admin(), "root@recordsponge");
+        staging.admin = Some("ops@recordsponge".into());
+        assert_eq!(staging.admin(), "ops@recordsponge");
+        assert_eq!(admin_user(&p, "ops@recordsponge"), "ops");
+        assert_eq!(admin_user(&p, "root@recordsponge"), "root");
+    }
+}

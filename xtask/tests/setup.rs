@@ -1,0 +1,149 @@
+//! The setup suite: `cargo xtask setup` takes a host container as a provider hands one over
+//! (packages installed, root's ssh key authorized; no deploy user, no env file, no nginx site,
+//! PostgreSQL stopped) to one that serves its first deploy through nginx, with its database
+//! made safe by construction; run again, it changes nothing and says so.
+
+mod common;
+
+use common::{get, refused, Xtask};
+use xtask::config::Config;
+use xtask_testbed::fleet::{Fleet, USER};
+
+#[test]
+#[ignore = "needs a Docker engine; bash xtask/testbed/run-tests.sh runs it (cargo test -- --include-ignored)"]
+fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
+    common::engine("setup suite");
+    let p = xtask::load(None, None, false).unwrap();
+    let fleet = Fleet::start(&p, &format!("rssetup{}", std::process::id()), 1, None, &[8080]).unwrap();
+    let host = fleet.hosts[0].name.clone();
+    fleet.authorize_root(&host).unwrap();
+    let on_host = |argv: &[&str]| fleet.exec(&host, None, argv, None).unwrap();
+
+    let mut config: Config = p.config.clone();
+    config.compose.project = fleet.prefix.clone();
+    config.deploy.repository = format!("{}/recordsponge/setup-expungeservice", fleet.registry);
+    config.deploy.ssh_config = fleet.ssh_config.display().to_string();
+    config.environments.retain(|name, _| name == "staging");
+    let staging = config.environments.get_mut("staging").unwrap();
+    staging.host = host.clone();
+    staging.domain = Some("_".into());
+    staging.http_port = 8080;
+    staging.check_url = "http://127.0.0.1:8080/api/version".into();
+    staging.health_timeout = 20;
+    let path = fleet.dir.join("setup.toml");
+    config.write(&path).unwrap();
+    let home = fleet.dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config), ("HOME", &home)]);
+
+    // The plan, printed, changes nothing; the admin's login is checked before anything runs.
+    let dry = x.ok(&["setup", "staging", "--dry-run"]);
+    assert!(dry.out.contains(&format!("ssh to root@{host} works without prompts")), "{}", dry.out);
+    assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a dry run made the deploy user");
+    let without_keys = x.run(&["setup", "staging", "--no-deploy", "--keys", "/nonexistent.pub"]);
+    refused(&without_keys, "setup without its keys file", "is missing: /nonexistent.pub");
+
+    // The host, set up: the deploy user logs in with the key ssh uses for the host.
+    let first = x.ok(&["setup", "staging", "--no-deploy"]);
+    for said in [
+        &format!("setup-host: created the user {USER}"),
+        "setup-host: created /etc/recordsponge/staging.env",
+        "setup-database: created the role and database recordsponge_staging",
+    ] {
+        assert!(first.out.contains(said), "setup should say `{said}`:\n{}", first.out);
+    }
+    assert_eq!(fleet.exec(&host, Some(USER), &["id", "-un"], None).unwrap().trim(), USER);
+
+    // The database: listening on localhost and the bridge only, password logins from the bridge's
+    // network only, its login in the env file (the deploy user's, mode 600) and nowhere else.
+    let bridge = |what: &str| {
+        on_host(&[
+            "docker",
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            &format!("{{{{(index .IPAM.Config 0).{what}}}}}"),
+        ])
+        .trim()
+        .to_string()
+    };
+    let (gateway, subnet) = (bridge("Gateway"), bridge("Subnet"));
+    let listen = on_host(&["pg_conftool", "-s", "15", "main", "show", "listen_addresses"]);
+    assert_eq!(listen.trim(), format!("localhost,{gateway}"));
+    let sockets = on_host(&["ss", "-Hltn", "sport = :5432"]);
+    for line in sockets.lines() {
+        let local = line.split_whitespace().nth(3).unwrap();
+        assert!(
+            ["127.0.0.1:5432".to_string(), "[::1]:5432".into(), format!("{gateway}:5432")].contains(&local.to_string()),
+            "PostgreSQL listens on {local}:\n{sockets}"
+        );
+    }
+    let hba = on_host(&["cat", "/etc/postgresql/15/main/pg_hba.conf"]);
+    let rules: Vec<&str> = hba.lines().filter(|l| l.starts_with("host")).collect();
+    assert!(
+        rules.contains(&format!("host recordsponge_staging recordsponge_staging {subnet} scram-sha-256").as_str()),
+        "{hba}"
+    );
+    for rule in &rules {
+        let source = rule.split_whitespace().nth(3).unwrap();
+        assert!(["127.0.0.1/32", "::1/128", subnet.as_str()].contains(&source), "pg_hba.conf lets {source} in: {rule}");
+    }
+    assert_eq!(on_host(&["stat", "-c", "%U %a", "/etc/recordsponge/staging.env"]).trim(), format!("{USER} 600"));
+    let env_file = on_host(&["cat", "/etc/recordsponge/staging.env"]);
+    let value =
+        |key: &str| env_file.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_default().to_string();
+    let password = value("PGPASSWORD");
+    assert_eq!(password.len(), 24, "{env_file}");
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!((value("PGHOST"), value("PGUSER")), (gateway.clone(), "recordsponge_staging".to_string()));
+    let tables = on_host(&[
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-tA",
+        "-d",
+        "recordsponge_staging",
+        "-c",
+        "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'",
+    ]);
+    assert!(!tables.trim().is_empty(), "the schema was not applied");
+    assert!(tables.lines().all(|owner| owner == "recordsponge_staging"), "{tables}");
+
+    // The first deploy: the image of the environment, pushed; setup deploys it (nothing else
+    // changes), and nginx serves it, healthy: the release logs in to the database setup made.
+    fleet.registry_login(&host).unwrap();
+    x.ok(&["image", "staging"]);
+    x.ok(&["push", "staging"]);
+    let second = x.ok(&["setup", "staging"]);
+    for said in ["setup-host: nothing to change", "setup-database: staging: nothing to change"] {
+        assert!(second.out.contains(said), "setup should say `{said}`:\n{}", second.out);
+    }
+    let (status, body) = get(fleet.hosts[0].ports[&8080], "/api/health");
+    assert_eq!(status, 200, "the first deploy does not serve, healthy: {body}");
+
+    // Again: nothing changes, not even a deploy.
+    let third = x.ok(&["setup", "staging"]);
+    assert!(third.out.contains("staging has been deployed already: no deploy"), "{}", third.out);
+    assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), env_file, "a second setup rewrote the env file");
+    let log = on_host(&["cat", "/var/lib/recordsponge/staging.releases.log"]);
+    assert_eq!(log.lines().filter(|l| l.ends_with("\tok")).count(), 1, "{log}");
+
+    // A filled-in env file is checked, never rewritten: a wrong password is named, and kept.
+    let wrong = env_file.replace(&password, "not-the-password");
+    fleet.exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(&wrong)).unwrap();
+    let refused_run = x.run(&["setup", "staging"]);
+    assert!(
+        !refused_run.ok && refused_run.out.contains("names a database that does not log in"),
+        "{}",
+        refused_run.out
+    );
+    assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), wrong);
+
+    // The database's password never reached this machine's output.
+    for out in x.outputs.borrow().iter() {
+        assert!(!out.contains(&password), "the database password was printed:\n{out}");
+    }
+}
