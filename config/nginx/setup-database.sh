@@ -42,10 +42,11 @@ read -r version cluster _ < <(pg_lsclusters --no-header | head -n 1) || true
 [ -n "${cluster:-}" ] || die "PostgreSQL has no cluster (pg_lsclusters lists none): pg_createcluster --start 15 main"
 conf_dir=/etc/postgresql/$version/$cluster
 
-# 2. Where the containers reach it: the address of Docker's default bridge, on this host.
-gateway=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
+# 2. Where the containers reach it: the host's address on Docker's default bridge (docker0),
+# and the bridge's subnet (docker names no gateway when it chose the subnet itself).
+gateway=$(ip -4 -o addr show docker0 | awk '{ split($4, a, "/"); print a[1]; exit }')
 subnet=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}')
-[[ $gateway =~ ^[0-9.]+$ && $subnet =~ ^[0-9./]+$ ]] || die "Docker's bridge network has no IPv4 gateway and subnet (docker network inspect bridge)"
+[[ $gateway =~ ^[0-9.]+$ && $subnet =~ ^[0-9./]+$ ]] || die "Docker's bridge has no IPv4 address and subnet here (ip -4 addr show docker0; docker network inspect bridge)"
 
 restart=
 want="localhost,$gateway"

@@ -62,10 +62,10 @@ write_ours() {
 
 # 1. Packages, each installed when its program is missing (so another package of it counts:
 # docker-ce for docker.io, nginx-light for nginx). util-linux has flock (the deploy lock); sudo
-# runs the two nginx commands.
+# runs the two nginx commands; iproute2 has ip and ss (setup-database.sh, `cargo xtask setup`).
 if [ -n "$install" ]; then
   packages=(docker.io:dockerd rsyslog:rsyslogd logrotate:logrotate curl:curl sudo:sudo util-linux:flock
-    procps:pgrep openssh-server:sshd ${nginx:+nginx:nginx})
+    procps:pgrep iproute2:ip openssh-server:sshd ${nginx:+nginx:nginx})
   missing=()
   for p in "${packages[@]}"; do
     command -v "${p#*:}" > /dev/null || [ -x "/usr/sbin/${p#*:}" ] || missing+=("${p%%:*}")

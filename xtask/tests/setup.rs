@@ -56,19 +56,10 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
 
     // The database: listening on localhost and the bridge only, password logins from the bridge's
     // network only, its login in the env file (the deploy user's, mode 600) and nowhere else.
-    let bridge = |what: &str| {
-        on_host(&[
-            "docker",
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            &format!("{{{{(index .IPAM.Config 0).{what}}}}}"),
-        ])
-        .trim()
-        .to_string()
-    };
-    let (gateway, subnet) = (bridge("Gateway"), bridge("Subnet"));
+    let subnet = on_host(&["docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Subnet}}"]);
+    let subnet = subnet.trim().to_string();
+    let docker0 = on_host(&["ip", "-4", "-o", "addr", "show", "docker0"]);
+    let gateway = docker0.split_whitespace().nth(3).and_then(|a| a.split('/').next()).unwrap().to_string();
     let listen = on_host(&["pg_conftool", "-s", "15", "main", "show", "listen_addresses"]);
     assert_eq!(listen.trim(), format!("localhost,{gateway}"));
     let sockets = on_host(&["ss", "-Hltn", "sport = :5432"]);
