@@ -81,8 +81,9 @@ if [ -n "$password" ]; then
   # Filled in (by an earlier run, or by hand): kept as it is, and it must log in.
   host=$(get PGHOST) port=$(get PGPORT) user=$(get PGUSER) db=$(get PGDATABASE)
   # From here as the containers log in (from the bridge's address, to PGHOST).
-  PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$host" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' > /dev/null 2>&1 ||
-    die "$file names a database that does not log in (PGHOST=$host PGPORT=$port PGUSER=$user PGDATABASE=$db, and its PGPASSWORD): correct it (sudoedit $file), or empty its PGHOST and PGPASSWORD lines to have this script make the database, then run this again"
+  if ! why=$(PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$host" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' 2>&1 > /dev/null); then
+    die "$file names a database that does not log in (PGHOST=$host PGPORT=$port PGUSER=$user PGDATABASE=$db, and its PGPASSWORD): ${why//$'\n'/ }; correct it (sudoedit $file), or empty its PGHOST and PGPASSWORD lines to have this script make the database, then run this again"
+  fi
   say "$env: $file logs in to $db as $user (kept as it is)"
 else
   [ -z "$(get PGHOST)" ] || die "$file sets PGHOST but no PGPASSWORD: fill in PGPASSWORD (an external database), or empty PGHOST to have this script make the database, then run this again"
