@@ -80,7 +80,9 @@ password=$(get PGPASSWORD)
 if [ -n "$password" ]; then
   # Filled in (by an earlier run, or by hand): kept as it is, and it must log in.
   host=$(get PGHOST) port=$(get PGPORT) user=$(get PGUSER) db=$(get PGDATABASE)
-  # From here as the containers log in (from the bridge's address, to PGHOST).
+  # The login itself (role, password, database), checked from here: over loopback when PGHOST is
+  # this host's bridge address (a connection from the host to it would not come from the bridge).
+  [ "$host" != "$gateway" ] || host=127.0.0.1
   if ! why=$(PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$host" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' 2>&1 > /dev/null); then
     die "$file names a database that does not log in (PGHOST=$host PGPORT=$port PGUSER=$user PGDATABASE=$db, and its PGPASSWORD): ${why//$'\n'/ }; correct it (sudoedit $file), or empty its PGHOST and PGPASSWORD lines to have this script make the database, then run this again"
   fi
