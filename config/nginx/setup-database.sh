@@ -82,8 +82,9 @@ if [ -n "$password" ]; then
   host=$(get PGHOST) port=$(get PGPORT) user=$(get PGUSER) db=$(get PGDATABASE)
   # The login itself (role, password, database), checked from here: over loopback when PGHOST is
   # this host's bridge address (a connection from the host to it would not come from the bridge).
-  [ "$host" != "$gateway" ] || host=127.0.0.1
-  if ! why=$(PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$host" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' 2>&1 > /dev/null); then
+  via=$host
+  [ "$host" != "$gateway" ] || via=127.0.0.1
+  if ! why=$(PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$via" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' 2>&1 > /dev/null); then
     die "$file names a database that does not log in (PGHOST=$host PGPORT=$port PGUSER=$user PGDATABASE=$db, and its PGPASSWORD): ${why//$'\n'/ }; correct it (sudoedit $file), or empty its PGHOST and PGPASSWORD lines to have this script make the database, then run this again"
   fi
   say "$env: $file logs in to $db as $user (kept as it is)"

@@ -212,12 +212,12 @@ running() { pgrep -x "$1" > /dev/null; }
 if [ -d /run/systemd/system ]; then
   systemctl enable --now docker rsyslog ${nginx:+nginx} > /dev/null
   [ -z "$restart_rsyslog" ] || systemctl restart rsyslog
-  [ -z "$nginx" ] || systemctl reload nginx
+  [ -z "$nginx" ] || [ -z "$changed" ] || systemctl reload nginx
   [ -z "$reload_sshd" ] || systemctl reload ssh || systemctl reload sshd || true
 else
   running dockerd || { setsid dockerd > /var/log/dockerd.log 2>&1 < /dev/null & did "started dockerd"; }
   if ! running rsyslogd; then rsyslogd; did "started rsyslogd"; elif [ -n "$restart_rsyslog" ]; then pkill -HUP -x rsyslogd; fi
-  if [ -z "$nginx" ]; then :; elif running nginx; then "$nginx_bin" -s reload; else "$nginx_bin"; did "started nginx"; fi
+  if [ -z "$nginx" ]; then :; elif ! running nginx; then "$nginx_bin"; did "started nginx"; elif [ -n "$changed" ]; then "$nginx_bin" -s reload; fi
   if [ -x /usr/sbin/sshd ]; then
     mkdir -p /run/sshd
     # The listener alone, by its pid file: every session (this one, a deploy's lock) is an sshd
@@ -236,6 +236,4 @@ for _ in $(seq 100); do docker info > /dev/null 2>&1 && break; sleep 0.2; done
 docker info > /dev/null 2>&1 || die "the Docker engine does not answer (see /var/log/dockerd.log or journalctl -u docker)"
 
 [ -n "$changed" ] || say "nothing to change (this host was set up already)"
-say "ready. Next, for each environment: fill in /etc/recordsponge/ENV.env; as $user, \`docker login REGISTRY\`;"
-say "once DNS points here, certificates: certbot certonly --webroot -w /var/www/letsencrypt -d DOMAIN, then run this again;"
-say "then, from your machine: cargo xtask doctor, and cargo xtask deploy ENV (config/nginx/README.md)."
+say "ready."

@@ -115,16 +115,12 @@ pub fn runs(p: &Project, t: &Target) -> Vec<Check> {
 /// of failing its checks.
 pub fn not_set_up(p: &Project, t: &Target) -> Option<Failure> {
     let status = crate::process::capture(&t.ssh(p, &["test", "-e", &t.env.env_file])).ok()?.status;
-    let manager = if t.env.engine == Engine::Swarm { " --no-nginx" } else { "" };
     (status.code() == Some(1)).then(|| Failure {
         problem: format!(
             "{}: not set up on {}: there is no {}; its commands are not checked",
             t.name, t.host, t.env.env_file
         ),
-        fix: format!(
-            "on {}, as root, `bash setup-host.sh{manager} --user {} --env {}` (config/nginx/README.md)",
-            t.host, t.user, t.name
-        ),
+        fix: format!("`cargo xtask setup {}` (as the host's admin over ssh; by hand: config/nginx/README.md)", t.name),
     })
 }
 
