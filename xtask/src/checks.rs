@@ -429,35 +429,88 @@ fn verify_login(registry: &str) -> Result<(), Failure> {
 /// Whether `dir/config.json` (a Docker client configuration) holds a login for `registry`,
 /// directly or through its credential helper.
 pub fn verify_login_in(registry: &str, dir: &std::path::Path) -> Result<(), Failure> {
-    let fix = format!("docker login {}", if registry == "docker.io" { "" } else { registry }).trim_end().to_string();
-    let not_logged_in = |why: String| {
-        fail(format!("not logged in to {registry}: {why}; the push would fail after the build"), fix.as_str())
-    };
+    stored_login(registry, dir).map(drop).map_err(|why| Failure {
+        problem: format!("not logged in to {registry}: {why}; the push would fail after the build"),
+        fix: login_fix(registry),
+    })
+}
+
+/// `docker login [REGISTRY]`.
+fn login_fix(registry: &str) -> String {
+    format!("docker login {}", if registry == "docker.io" { "" } else { registry }).trim_end().to_string()
+}
+
+/// Where a Docker client configuration keeps a login: in itself (`auth`: base64 of
+/// `user:password`), or in a credential helper, under a server's name.
+enum Stored {
+    Auth(String),
+    Helper { program: String, server: String },
+}
+
+/// The login to `registry` that `dir/config.json` holds, or why there is none.
+fn stored_login(registry: &str, dir: &std::path::Path) -> Result<Stored, String> {
     let path = dir.join("config.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return not_logged_in(format!("{} does not exist", path.display()));
-    };
-    let config: ClientConfig = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => return not_logged_in(format!("{} is not valid JSON ({e})", path.display())),
-    };
+    let text = std::fs::read_to_string(&path).map_err(|_| format!("{} does not exist", path.display()))?;
+    let config: ClientConfig =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON ({e})", path.display()))?;
     let keys: Vec<String> = if registry == "docker.io" {
         vec!["https://index.docker.io/v1/".into(), "index.docker.io".into(), "docker.io".into()]
     } else {
         vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
     };
-    let find = |map: &BTreeMap<String, String>| keys.iter().find_map(|k| map.get(k)).cloned();
-    if keys.iter().any(|k| config.auths.get(k).is_some_and(|entry| entry.auth.is_some())) {
-        return Ok(());
+    if let Some(auth) = keys.iter().find_map(|k| config.auths.get(k).and_then(|entry| entry.auth.clone())) {
+        return Ok(Stored::Auth(auth));
     }
-    if let Some(helper) = find(&config.cred_helpers).or(config.creds_store) {
-        let program = format!("docker-credential-{helper}");
-        let listed = output(&Cmd::new(&program, dir).arg("list"));
-        let servers: Option<BTreeMap<String, String>> = listed.ok().and_then(|l| serde_json::from_str(&l).ok());
-        if servers.as_ref().and_then(find).is_some() {
-            return Ok(());
+    let Some(helper) = keys.iter().find_map(|k| config.cred_helpers.get(k)).cloned().or(config.creds_store) else {
+        return Err(format!("{} has no login for it", path.display()));
+    };
+    let program = format!("docker-credential-{helper}");
+    let listed = output(&Cmd::new(&program, dir).arg("list"));
+    let servers: BTreeMap<String, String> = listed.ok().and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default();
+    match keys.iter().find(|k| servers.contains_key(*k)) {
+        Some(server) => Ok(Stored::Helper { program, server: server.clone() }),
+        None => Err(format!("the credential helper `{program}` holds no login for it")),
+    }
+}
+
+/// A login of this machine to a registry: its user and password (or token).
+pub struct Login {
+    pub user: String,
+    pub secret: String,
+}
+
+/// What a credential helper's `get` answers.
+#[derive(Deserialize)]
+struct HelperLogin {
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
+}
+
+/// This machine's login to `registry` (`docker login`'s), to hand to a host's docker.
+pub fn registry_login(registry: &str) -> Result<Login, Failure> {
+    let not = |why: String| Failure {
+        problem: format!("no login to {registry} to pass on: {why}"),
+        fix: login_fix(registry),
+    };
+    let dir = docker_config_dir().ok_or_else(|| not("no home directory to find ~/.docker/config.json in".into()))?;
+    match stored_login(registry, &dir).map_err(not)? {
+        Stored::Auth(auth) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(auth.trim()).unwrap_or_default();
+            let text = String::from_utf8(bytes).unwrap_or_default();
+            let (user, secret) =
+                text.split_once(':').ok_or_else(|| not("its `auth` is not base64 of user:password".into()))?;
+            Ok(Login { user: user.to_string(), secret: secret.to_string() })
         }
-        return not_logged_in(format!("the credential helper `{program}` holds no login for it"));
+        Stored::Helper { program, server } => {
+            let got = output(&Cmd::new(&program, &dir).arg("get").stdin(server));
+            let login: HelperLogin = got
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .ok_or_else(|| not(format!("`{program} get` does not answer for it")))?;
+            Ok(Login { user: login.username, secret: login.secret })
+        }
     }
-    not_logged_in(format!("{} has no login for it", path.display()))
 }

@@ -137,6 +137,10 @@ pub enum Action {
     Fs(Fs),
     /// Prints a message.
     Say(String),
+    /// Hands this machine's login to `registry` (`docker login`'s, from the Docker client
+    /// configuration or its credential helper) to `cmd`, a `docker login --password-stdin` on a
+    /// host: its user as `%{registry_user}`, its password on stdin. Neither is printed.
+    PassLogin { registry: String, cmd: Cmd },
 }
 
 impl Action {
@@ -434,6 +438,10 @@ impl Plan {
                 for line in self.describe_fs(fs).lines() {
                     let _ = writeln!(out, "{pad}{line}");
                 }
+            }
+            Action::PassLogin { registry, cmd } => {
+                let _ = writeln!(out, "{pad}your login to {registry} as %{{registry_user}}, its password on stdin:");
+                self.render_cmd(out, cmd, indent);
             }
             Action::Say(text) => {
                 let _ = writeln!(out, "{pad}print a summary:");

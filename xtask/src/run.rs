@@ -272,6 +272,13 @@ impl Run<'_> {
                 println!("{}", self.vars.fill(text)?);
                 Ok(())
             }
+            Action::PassLogin { registry, cmd } => {
+                let login = checks::registry_login(registry).map_err(|f| anyhow!("{}\n  fix: {}", f.problem, f.fix))?;
+                self.vars.set("registry_user", login.user);
+                let mut cmd = cmd.resolve(&self.vars)?;
+                cmd.stdin = Some(login.secret);
+                self.run_cmd(&cmd, title)
+            }
         }
     }
 

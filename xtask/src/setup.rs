@@ -4,7 +4,8 @@
 //! (packages, the deploy user and its keys, the env file, the state and backup directories,
 //! nginx's site, logs, sshd) and `setup-database.sh` (PostgreSQL on the host and the
 //! environment's own role and database: its password is made on the host and written into the
-//! env file there, never seen here). Each script changes only what is missing, says what it
+//! env file there, never seen here); between them, the deploy user's registry login (yours,
+//! passed on stdin). Each script changes only what is missing, says what it
 //! changed, and says so when nothing was. Then, unless a deploy has already succeeded there,
 //! the environment's first deploy (`deploy ENV`, run as its own command: its checks need the
 //! host set up).
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use crate::checks::{Check, Judge};
+use crate::checks::{registry_of, Check, Judge};
 use crate::cli::Setup;
 use crate::cmd::{sh, Cmd};
 use crate::config::{DatabaseAt, Engine};
@@ -77,6 +78,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         host.push("--no-nginx".into());
     }
     plan.step(&format!("Set {} up for {env} (config/nginx/setup-host.sh)", t.host), Action::Run(as_root(&host)));
+    registry_login(p, &t, &mut plan);
     if t.env.database == DatabaseAt::Host {
         let database = words(&[
             "bash",
@@ -150,6 +152,7 @@ fn checks(p: &Project, t: &Target, admin: &str, keys: &Path, as_root: &dyn Fn(&[
             ),
         });
     }
+    checks.push(Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) });
     checks.push(Check::File {
         path: keys.to_path_buf(),
         what: format!("the file of public keys to authorize for {} on {host}", t.user),
@@ -184,6 +187,38 @@ fn port_free(listening: &str, port: u16) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The deploy user's login to the registry, unless it has one that works: yours, handed to its
+/// `docker login` (checked there by the registry), never an argument.
+fn registry_login(p: &Project, t: &Target, plan: &mut Plan) {
+    let registry = registry_of(&p.config.deploy.repository);
+    let server: &[&str] = if registry == "docker.io" { &[] } else { &[registry.as_str()] };
+    let (user, host) = (t.user.clone(), t.host.clone());
+    plan.step(
+        &format!("Ask whether {user} on {host} is logged in to {registry}"),
+        Action::Capture {
+            cmd: t.ssh(p, &[&["docker", "login"], server].concat()),
+            var: "logged_in".into(),
+            optional: true,
+        },
+    )
+    .step(
+        "Decide whether to pass your login on",
+        Action::Decide(Decision::new("%{pass_login} = yes unless %{logged_in} is empty", move |vars| {
+            Ok(if vars.get("logged_in").is_empty() {
+                Decided::default().set("pass_login", "yes")
+            } else {
+                Decided::default().note(format!("{user} on {host} is logged in to the registry already"))
+            })
+        })),
+    );
+    let login = [&["docker", "login", "--username", "%{registry_user}", "--password-stdin"], server].concat();
+    plan.step(
+        &format!("Log {} on {} in to {registry} with your login", t.user, t.host),
+        Action::PassLogin { registry: registry.clone(), cmd: t.ssh(p, &login).quiet() },
+    )
+    .when("pass_login");
 }
 
 /// The environment's first deploy, as its own command (`deploy ENV`: its checks need the host

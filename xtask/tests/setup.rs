@@ -53,6 +53,9 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
         assert!(first.out.contains(said), "setup should say `{said}`:\n{}", first.out);
     }
     assert_eq!(fleet.exec(&host, Some(USER), &["id", "-un"], None).unwrap().trim(), USER);
+    // Its registry login is yours, passed on: it pulls.
+    let login = ["docker", "login", fleet.registry.as_str()];
+    assert!(fleet.exec(&host, Some(USER), &login, None).is_ok(), "the deploy user has no registry login");
 
     // The database: listening on localhost and the bridge only, password logins from the bridge's
     // network only, its login in the env file (the deploy user's, mode 600) and nowhere else.
@@ -105,11 +108,14 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
 
     // The first deploy: the image of the environment, pushed; setup deploys it (nothing else
     // changes), and nginx serves it, healthy: the release logs in to the database setup made.
-    fleet.registry_login(&host).unwrap();
     x.ok(&["image", "staging"]);
     x.ok(&["push", "staging"]);
     let second = x.ok(&["setup", "staging"]);
-    for said in ["setup-host: nothing to change", "setup-database: staging: nothing to change"] {
+    for said in [
+        "setup-host: nothing to change",
+        "setup-database: staging: nothing to change",
+        "logged in to the registry already",
+    ] {
         assert!(second.out.contains(said), "setup should say `{said}`:\n{}", second.out);
     }
     let (status, body) = get(fleet.hosts[0].ports[&8080], "/api/health");
@@ -133,8 +139,10 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     );
     assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), wrong);
 
-    // The database's password never reached this machine's output.
+    // Neither the database's password nor the registry's reached this machine's output.
+    let registry_password = std::fs::read_to_string(fleet.dir.join("registry-password")).unwrap();
     for out in x.outputs.borrow().iter() {
         assert!(!out.contains(&password), "the database password was printed:\n{out}");
+        assert!(!out.contains(registry_password.trim()), "the registry password was printed:\n{out}");
     }
 }
