@@ -1,7 +1,7 @@
 //! The deploy suite: `staging`, `deploy`, `rollback`, `releases` and `lock` against a real
 //! production host, as a container (xtask_testbed::fleet): its own Docker engine, sshd reached through
-//! an ssh config alias, nginx in front, PostgreSQL for the app, set up by
-//! config/nginx/setup-host.sh as an operator would; a registry with a login beside it. A request
+//! an ssh config alias, nginx in front, PostgreSQL for the app, set up by `cargo xtask setup` as
+//! an operator would; a registry with a login beside it. A request
 //! loop runs through the host's nginx during every switch and must see no failed request, also
 //! when a deploy is interrupted (Ctrl-C, or its ssh connection cut) at each step of the switch,
 //! and across the next deploy, which must carry on by itself.
@@ -33,15 +33,7 @@ fn setup() -> Suite {
     let p = xtask::load(None, None, false).unwrap();
     let fleet = Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), 1, Some(0), &[8080, 8081]).unwrap();
     let host = fleet.hosts[0].name.clone();
-    fleet.set_up(&p, &host, &["staging=_@8080".into(), "prod=_@8081".into()], true).unwrap();
-    let env_text = fleet.app_database(&p, &host, "staging", false).unwrap();
-    let secret = env_text.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap().to_string();
-    for (env, tier) in [("staging", "TIER=staging"), ("prod", "TIER=production")] {
-        let text = env_text.replace("TIER=staging", tier);
-        fleet
-            .exec(&host, None, &["dd", &format!("of=/etc/recordsponge/{env}.env"), "status=none"], Some(&text))
-            .unwrap();
-    }
+    fleet.authorize_root(&host).unwrap();
 
     // The shipped configuration, pointed at the fleet.
     let mut config: Config = p.config.clone();
@@ -65,7 +57,9 @@ fn setup() -> Suite {
     common::docker(&["run", "--rm", "--volume", &format!("{volume}:/nm"), &config.images.debian, "touch", "/nm/junk"]);
     for (name, env) in config.environments.iter_mut() {
         env.host = host.clone();
-        env.check_url = format!("http://127.0.0.1:{}/api/version", if name == "prod" { 8081 } else { 8080 });
+        env.http_port = if name == "prod" { 8081 } else { 8080 };
+        env.domain = Some("_".into());
+        env.check_url = format!("http://127.0.0.1:{}/api/version", env.http_port);
         env.health_timeout = 20;
     }
     let path = fleet.dir.join("deploy.toml");
@@ -74,6 +68,12 @@ fn setup() -> Suite {
     let home = fleet.dir.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config), ("HOME", &home)]);
+    // The host, set up as an operator sets one up: each environment with its own database.
+    for env in ["staging", "prod"] {
+        x.ok(&["setup", env, "--no-deploy"]);
+    }
+    let env_file = fleet.exec(&host, None, &["cat", "/etc/recordsponge/staging.env"], None).unwrap();
+    let secret = env_file.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap().to_string();
     let port = fleet.hosts[0].ports[&8080];
     Suite { p, host, repository, port, secret, fleet, x }
 }
@@ -649,7 +649,7 @@ fn checks_that_tell_the_truth(s: &Suite) {
 
 /// The app's database on the host, as PostgreSQL's superuser: `sql`'s rows, one a line.
 fn sql(s: &Suite, sql: &str) -> String {
-    let argv = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", "recordsponge", "-c", sql];
+    let argv = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", "recordsponge_staging", "-c", sql];
     s.fleet.exec(&s.host, Some("postgres"), &argv, None).unwrap()
 }
 
@@ -742,10 +742,10 @@ fn day_two(s: &Suite, image: &str) {
     // For the record: backup and restore of a database of over 100 MB (a table of random text).
     sql(
         s,
-        "SET ROLE recordsponge; CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) AS a, \
+        "SET ROLE recordsponge_staging; CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) AS a, \
              repeat(md5(random()::text), 2) AS b FROM generate_series(1, 900000) g",
     );
-    let size = sql(s, "SELECT pg_size_pretty(pg_database_size('recordsponge'))");
+    let size = sql(s, "SELECT pg_size_pretty(pg_database_size('recordsponge_staging'))");
     let backup = s.ok(&["db", "backup", "staging"]);
     let restore = s.ok(&["--yes", "db", "restore", "staging", "latest"]);
     eprintln!(

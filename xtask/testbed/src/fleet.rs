@@ -264,14 +264,17 @@ impl Fleet {
         Ok(())
     }
 
-    /// The app's database on a host (its PostgreSQL, reached from the host's containers at its
-    /// engine's bridge address, or from other hosts' at its address on the fleet's network when
-    /// `shared`), with config/postgres/schema.sql applied; returns the env file of an
-    /// environment using it. The password is made here and goes through stdin only.
+    /// A database of the app's outside `cargo xtask setup` (what an environment with
+    /// `database = "external"` names: a Swarm's, or the benchmark's): a host's PostgreSQL,
+    /// reached from the host's containers at its engine's bridge address, or from other hosts'
+    /// at its address on the fleet's network when `shared`, with config/postgres/schema.sql
+    /// applied; returns the env file of an environment using it. The password is made here and
+    /// goes through stdin only.
     pub fn app_database(&self, p: &Project, host: &str, tier: &str, shared: bool) -> Result<String> {
         let password = secret()?;
         self.exec(host, None, &["pg_conftool", "15", "main", "set", "listen_addresses", "*"], None)?;
-        let hba = "host all all 0.0.0.0/0 scram-sha-256\n";
+        // Password logins from the networks the host is on (the fleet's, its engine's bridges) only.
+        let hba = "host all all samenet scram-sha-256\n";
         self.exec(
             host,
             None,
