@@ -210,6 +210,10 @@ fn deploys_survive_what_operators_do() {
 /// Refused before anything is built or changed on the host, each with its fix.
 fn refusals(s: &Suite) {
     // The sites and the Swarm proxy, as shipped, pass `nginx -t` on a host.
+    for dir in ["nginx", "swarm"] {
+        let from = s.p.root.join("config").join(dir);
+        common::docker(&["cp", &from.display().to_string(), &format!("{}:/root/{dir}", s.host)]);
+    }
     let checked = s.fleet.exec(&s.host, None, &["bash", "/root/nginx/check.sh"], None);
     assert!(checked.is_ok(), "config/nginx/check.sh: {checked:?}");
 
