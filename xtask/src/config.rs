@@ -198,8 +198,8 @@ pub struct Environment {
     /// `deploy --tag` and `rollback` of an image already built are not restricted.
     #[serde(default)]
     pub branch: Option<String>,
-    /// setup: the ssh destination `cargo xtask setup` sets the host up as: root, or a user that
-    /// may `sudo` without a password [default: root@ the machine of `host`].
+    /// setup: the user `cargo xtask setup` logs in as to set the host (a Swarm's managers) up:
+    /// root, or a user that may `sudo` without a password [default: root].
     #[serde(default)]
     pub admin: Option<String>,
     /// setup: the name the environment's nginx site answers (`_`: any) [default: the host of
@@ -257,10 +257,15 @@ fn default_http_port() -> u16 {
 }
 
 impl Environment {
-    /// The ssh destination `setup` logs in as: `admin`, else root on the machine of `host`.
-    pub fn admin(&self) -> String {
-        let machine = self.host.rsplit('@').next().unwrap_or(&self.host);
-        self.admin.clone().unwrap_or_else(|| format!("root@{machine}"))
+    /// The hosts `setup` sets up: `host`, and a Swarm's other managers.
+    pub fn machines(&self) -> Vec<&String> {
+        std::iter::once(&self.host).chain(&self.managers).collect()
+    }
+
+    /// The ssh destination `setup` logs in to `host` as: the admin (root) at its machine.
+    pub fn admin_at(&self, host: &str) -> String {
+        let machine = host.rsplit('@').next().unwrap_or(host);
+        format!("{}@{machine}", self.admin.as_deref().unwrap_or("root"))
     }
 
     /// The name the nginx site answers: `domain`, else the host of `check_url`.
@@ -406,7 +411,9 @@ impl Config {
         let key = |k: &str| format!("environments.{env_name}.{k}");
         ssh_host(&key("host"), &env.host)?;
         env.managers.iter().try_for_each(|m| ssh_host(&key("managers"), m))?;
-        env.admin.iter().try_for_each(|a| ssh_host(&key("admin"), a))?;
+        if let Some(admin) = &env.admin {
+            name(&key("admin"), admin)?;
+        }
         if env.engine == Engine::Host && !env.managers.is_empty() {
             return invalid(key("managers"), "only a Swarm has managers (engine = \"swarm\")");
         }

@@ -107,7 +107,8 @@ impl Facts {
         let (mut ssh_users, mut ssh_machines) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
         let mut ssh_keys = std::collections::BTreeMap::new();
         let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).map(PathBuf::from);
-        let admins: Vec<String> = config.environments.values().map(|e| e.admin()).collect();
+        let admins: Vec<String> =
+            config.environments.values().flat_map(|e| e.machines().into_iter().map(|m| e.admin_at(m))).collect();
         let hosts =
             config.environments.values().flat_map(|e| std::iter::once(&e.host).chain(&e.managers)).chain(&admins);
         for host in hosts.filter(|_| remote) {

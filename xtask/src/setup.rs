@@ -10,7 +10,7 @@
 //! the environment's first deploy (`deploy ENV`, run as its own command: its checks need the
 //! host set up).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
@@ -28,6 +28,26 @@ use crate::remote::target::Target;
 /// the admin may read.
 const DIR: &str = "recordsponge-setup";
 
+/// A host `setup` sets up (`host`, or another manager of a Swarm): how it is reached as the
+/// admin and as the deploy user, and the keys to authorize for that user.
+struct Machine {
+    /// The deploy's ssh host (alias).
+    host: String,
+    /// `ADMIN@MACHINE`.
+    admin: String,
+    /// The user the deploy's alias logs in as.
+    user: String,
+    keys: PathBuf,
+}
+
+impl Machine {
+    /// `remote`, run as root on the machine (through `sudo -n` for an admin who is not root).
+    fn as_root(&self, p: &Project, remote: &[String]) -> Cmd {
+        let sudo = if admin_user(p, &self.admin) == "root" { vec![] } else { words(&["sudo", "-n"]) };
+        ssh(p, &self.admin, &[sudo, remote.to_vec()].concat())
+    }
+}
+
 pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
     let Setup::Setup { env, keys, http_only, no_deploy } = command;
     let t = Target::new(p, env)?;
@@ -38,48 +58,30 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
              in its env file (config/nginx/README.md)"
         );
     }
-    let admin = t.env.admin();
-    if t.user == "root" || t.user == admin_user(p, &admin) {
-        bail!(
-            "{env}'s host `{}` logs in as {}, the admin: deploys need a user of their own (in the `docker` group, \
-             with sudo for nginx alone).\n  fix: name the deploy user in the configuration, \
-             `host = \"deploy@{}\"` in [environments.{env}], or a `User deploy` line in the `Host {}` block of your ssh config",
-            t.env.host,
-            t.user,
-            t.env.host.rsplit('@').next().unwrap_or(&t.env.host),
-            t.env.host
-        );
-    }
-    let keys = match keys {
-        Some(keys) => keys.clone(),
-        None => p.facts.ssh_keys.get(&t.host).cloned().unwrap_or_else(|| PathBuf::from("KEYS.pub")),
-    };
-    let as_root = |remote: &[String]| -> Cmd {
-        let sudo = if admin_user(p, &admin) == "root" { vec![] } else { words(&["sudo", "-n"]) };
-        ssh(p, &admin, &[sudo, remote.to_vec()].concat())
-    };
-
     let mut plan = p.plan();
-    plan.checks(checks(p, &t, &admin, &keys, &as_root));
-    let keys_copy = format!("{DIR}/deploy-keys.pub");
-    let copies = vec![
-        Action::Run(ssh(p, &admin, &["install", "-d", "-m", "700", DIR]).quiet()),
-        Action::Run(scp(p, &["config/nginx", "config/postgres"], &admin, &format!("{DIR}/")).quiet()),
-        Action::Run(scp(p, &[keys.display().to_string()], &admin, &keys_copy).quiet()),
-    ];
-    plan.step(&format!("Copy the setup files (config/nginx, config/postgres) to {admin}:{DIR}"), Action::Seq(copies));
-
-    let mut host = words(&["bash", &format!("{DIR}/nginx/setup-host.sh"), "--user", &t.user]);
-    host.extend(words(&["--keys", &keys_copy, "--env", &site(&t)]));
-    if *http_only {
-        host.push("--http-only".into());
+    plan.checks(local_checks(p));
+    for host in t.env.machines() {
+        let m = Machine {
+            host: host.clone(),
+            admin: t.env.admin_at(host),
+            user: p.facts.ssh_users.get(host).cloned().unwrap_or_else(|| "DEPLOY_USER".into()),
+            keys: keys.clone().or_else(|| p.facts.ssh_keys.get(host).cloned()).unwrap_or_else(|| "KEYS.pub".into()),
+        };
+        if m.user == "root" || m.user == admin_user(p, &m.admin) {
+            bail!(
+                "{env}'s host `{host}` logs in as {}, the admin: deploys need a user of their own (in the `docker` \
+                 group, with sudo for nginx alone).\n  fix: name the deploy user in the configuration, `deploy@{}` \
+                 in [environments.{env}], or a `User deploy` line in the `Host {host}` block of your ssh config",
+                m.user,
+                host.rsplit('@').next().unwrap_or(host),
+            );
+        }
+        plan.checks(checks(p, &t, &m));
+        set_up(p, &t, &m, *http_only, &mut plan);
     }
-    if t.env.engine == Engine::Swarm {
-        host.push("--no-nginx".into());
-    }
-    plan.step(&format!("Set {} up for {env} (config/nginx/setup-host.sh)", t.host), Action::Run(as_root(&host)));
-    registry_login(p, &t, &mut plan);
     if t.env.database == DatabaseAt::Host {
+        let admin = t.env.admin_at(&t.env.host);
+        let m = Machine { host: t.env.host.clone(), admin, user: t.user.clone(), keys: PathBuf::new() };
         let database = words(&[
             "bash",
             &format!("{DIR}/nginx/setup-database.sh"),
@@ -91,8 +93,8 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
             &format!("{DIR}/postgres/schema.sql"),
         ]);
         plan.step(
-            &format!("Set {env}'s database up on {} (config/nginx/setup-database.sh)", t.host),
-            Action::Run(as_root(&database)),
+            &format!("Set {env}'s database up on {} (config/nginx/setup-database.sh)", m.host),
+            Action::Run(m.as_root(p, &database)),
         );
     }
     if !no_deploy {
@@ -101,33 +103,69 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
     Ok(plan)
 }
 
-/// What must hold before anything changes: the admin's login (and sudo), the distribution,
-/// the site's port, and the keys to authorize.
-fn checks(p: &Project, t: &Target, admin: &str, keys: &Path, as_root: &dyn Fn(&[String]) -> Cmd) -> Vec<Check> {
-    let (env, host) = (&t.name, &t.host);
-    let mut checks = vec![
+/// A machine's part: the setup files copied into the admin's home, setup-host.sh run there, and
+/// the deploy user's registry login.
+fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, plan: &mut Plan) {
+    let keys_copy = format!("{DIR}/deploy-keys.pub");
+    let copies = vec![
+        Action::Run(ssh(p, &m.admin, &["install", "-d", "-m", "700", DIR]).quiet()),
+        Action::Run(scp(p, &["config/nginx", "config/postgres"], &m.admin, &format!("{DIR}/")).quiet()),
+        Action::Run(scp(p, &[m.keys.display().to_string()], &m.admin, &keys_copy).quiet()),
+    ];
+    plan.step(
+        &format!("Copy the setup files (config/nginx, config/postgres) to {}:{DIR}", m.admin),
+        Action::Seq(copies),
+    );
+    let mut host = words(&["bash", &format!("{DIR}/nginx/setup-host.sh"), "--user", &m.user]);
+    host.extend(words(&["--keys", &keys_copy, "--env", &site(t)]));
+    if http_only {
+        host.push("--http-only".into());
+    }
+    if t.env.engine == Engine::Swarm {
+        host.push("--no-nginx".into());
+    }
+    plan.step(
+        &format!("Set {} up for {} (config/nginx/setup-host.sh)", m.host, t.name),
+        Action::Run(m.as_root(p, &host)),
+    );
+    registry_login(p, m, plan);
+}
+
+/// What this machine must have: ssh, and a registry login to pass on.
+fn local_checks(p: &Project) -> Vec<Check> {
+    vec![
         Check::Tool {
             program: "ssh".into(),
             version: p.cmd("ssh").arg("-V"),
             min: None,
             fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
         },
-        Check::Reach {
-            host: admin.to_string(),
-            probe: ssh(p, admin, &["true"]),
-            fix: format!(
-                "make `ssh {admin} true` work without a prompt: the host's admin (root, or a user that may sudo), \
-                 your key authorized for it, its host key known (connect once with `ssh {admin}`); or name another \
-                 admin as `admin` in [environments.{env}] of the configuration"
-            ),
-        },
-    ];
+        Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) },
+    ]
+}
+
+/// What must hold of a machine before anything changes: the admin's login (and sudo), the
+/// distribution, the site's port, and the keys to authorize.
+fn checks(p: &Project, t: &Target, m: &Machine) -> Vec<Check> {
+    let (env, host, admin) = (&t.name, &m.host, &m.admin);
+    let mut checks = vec![Check::Reach {
+        host: admin.to_string(),
+        probe: ssh(p, admin, &["true"]),
+        fix: format!(
+            "make `ssh {admin} true` work without a prompt: the host's admin (root, or a user that may sudo), \
+             your key authorized for it, its host key known (connect once with `ssh {admin}`); or name another \
+             admin user as `admin` in [environments.{env}] of the configuration"
+        ),
+    }];
     if admin_user(p, admin) != "root" {
         checks.push(Check::Probe {
             what: format!("{admin} may sudo without a password"),
             probe: ssh(p, admin, &["sudo", "-n", "true"]),
             line: None,
-            fix: format!("on {host}, as root: `echo '{} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin` (or set `admin = \"root@{host}\"` in [environments.{env}])", admin_user(p, admin)),
+            fix: format!(
+                "on {host}, as root: `echo '{} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin` (or `admin = \"root\"` in [environments.{env}])",
+                admin_user(p, admin)
+            ),
         });
     }
     checks.push(Check::Probe {
@@ -142,7 +180,7 @@ fn checks(p: &Project, t: &Target, admin: &str, keys: &Path, as_root: &dyn Fn(&[
         let port = t.env.http_port;
         checks.push(Check::Judged {
             what: format!("port {port} on {host} is free or nginx's"),
-            probes: vec![as_root(&words(&["ss", "-Hltnp"]))],
+            probes: vec![m.as_root(p, &words(&["ss", "-Hltnp"]))],
             judge: Judge::new(&format!("what listens on port {port}, from `ss -ltnp`"), move |out| {
                 port_free(&out[0], port)
             }),
@@ -152,10 +190,9 @@ fn checks(p: &Project, t: &Target, admin: &str, keys: &Path, as_root: &dyn Fn(&[
             ),
         });
     }
-    checks.push(Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) });
     checks.push(Check::File {
-        path: keys.to_path_buf(),
-        what: format!("the file of public keys to authorize for {} on {host}", t.user),
+        path: m.keys.clone(),
+        what: format!("the file of public keys to authorize for {} on {host}", m.user),
         fix: format!("give `--keys FILE` (public keys, one a line), or an `IdentityFile` with its `.pub` beside it in the `Host {host}` block of your ssh config"),
     });
     checks
@@ -191,14 +228,14 @@ fn port_free(listening: &str, port: u16) -> Result<(), String> {
 
 /// The deploy user's login to the registry, unless it has one that works: yours, handed to its
 /// `docker login` (checked there by the registry), never an argument.
-fn registry_login(p: &Project, t: &Target, plan: &mut Plan) {
+fn registry_login(p: &Project, m: &Machine, plan: &mut Plan) {
     let registry = registry_of(&p.config.deploy.repository);
     let server: &[&str] = if registry == "docker.io" { &[] } else { &[registry.as_str()] };
-    let (user, host) = (t.user.clone(), t.host.clone());
+    let (user, host) = (m.user.clone(), m.host.clone());
     plan.step(
         &format!("Ask whether {user} on {host} is logged in to {registry}"),
         Action::Capture {
-            cmd: t.ssh(p, &[&["docker", "login"], server].concat()),
+            cmd: ssh(p, &m.host, &[&["docker", "login"], server].concat()),
             var: "logged_in".into(),
             optional: true,
         },
@@ -209,14 +246,17 @@ fn registry_login(p: &Project, t: &Target, plan: &mut Plan) {
             Ok(if vars.get("logged_in").is_empty() {
                 Decided::default().set("pass_login", "yes")
             } else {
-                Decided::default().note(format!("{user} on {host} is logged in to the registry already"))
+                // (Set, empty: a machine before this one may have set it.)
+                Decided::default()
+                    .set("pass_login", "")
+                    .note(format!("{user} on {host} is logged in to the registry already"))
             })
         })),
     );
     let login = [&["docker", "login", "--username", "%{registry_user}", "--password-stdin"], server].concat();
     plan.step(
-        &format!("Log {} on {} in to {registry} with your login", t.user, t.host),
-        Action::PassLogin { registry: registry.clone(), cmd: t.ssh(p, &login).quiet() },
+        &format!("Log {} on {} in to {registry} with your login", m.user, m.host),
+        Action::PassLogin { registry: registry.clone(), cmd: ssh(p, &m.host, &login).quiet() },
     )
     .when("pass_login");
 }
@@ -270,14 +310,41 @@ mod tests {
     }
 
     #[test]
-    fn the_admin_is_root_on_the_deploy_host_s_machine_unless_named() {
+    fn the_admin_is_root_at_each_machine_unless_named() {
         let mut p = crate::project::fixture();
         let staging = p.config.environments.get_mut("staging").unwrap();
         staging.host = "deploy@recordsponge".into();
-        assert_eq!(staging.admin(), "root@recordsponge");
-        staging.admin = Some("ops@recordsponge".into());
-        assert_eq!(staging.admin(), "ops@recordsponge");
+        staging.managers = vec!["manager-2".into()];
+        let admins: Vec<String> = staging.machines().into_iter().map(|m| staging.admin_at(m)).collect();
+        assert_eq!(admins, ["root@recordsponge", "root@manager-2"]);
+        staging.admin = Some("ops".into());
+        assert_eq!(staging.admin_at("manager-2"), "ops@manager-2");
         assert_eq!(admin_user(&p, "ops@recordsponge"), "ops");
         assert_eq!(admin_user(&p, "root@recordsponge"), "root");
+    }
+
+    #[test]
+    fn a_swarm_s_managers_are_each_set_up_and_its_database_is_external() {
+        let mut p = crate::project::fixture();
+        let staging = p.config.environments.get_mut("staging").unwrap();
+        staging.engine = Engine::Swarm;
+        staging.managers = vec!["manager-2".into()];
+        let command = Setup::Setup { env: "staging".into(), keys: None, http_only: false, no_deploy: true };
+        let Err(refused) = plan(&p, &command) else { panic!("a Swarm with a database on its host was planned") };
+        let refused = refused.to_string();
+        assert!(refused.contains("database = \"external\""), "{refused}");
+        p.config.environments.get_mut("staging").unwrap().database = DatabaseAt::External;
+        p.facts.ssh_users.insert("manager-2".into(), "deploy".into());
+        let steps: Vec<String> = plan(&p, &command).unwrap().steps.into_iter().map(|s| s.title).collect();
+        let set_up: Vec<&String> = steps.iter().filter(|s| s.contains("config/nginx/setup-host.sh")).collect();
+        assert_eq!(
+            set_up,
+            [
+                "Set recordsponge up for staging (config/nginx/setup-host.sh)",
+                "Set manager-2 up for staging (config/nginx/setup-host.sh)"
+            ]
+        );
+        assert!(!steps.iter().any(|s| s.contains("database")), "{steps:?}");
+        assert_eq!(steps.iter().filter(|s| s.starts_with("Log deploy on")).count(), 2, "{steps:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! The Swarm suite: an environment with `engine = "swarm"` on a Docker Swarm of three hosts in
 //! containers (xtask_testbed::fleet), all managers (the Swarm keeps its control when one is
-//! lost), the stack's proxy on every node; PostgreSQL on a fourth host outside the Swarm. A
+//! lost), set up by `cargo xtask setup`, the stack's proxy on every node; PostgreSQL on a fourth
+//! host outside the Swarm (the environment's external database). A
 //! request loop runs through the proxy of a node that stays up during every update and every
 //! loss of a node, and must see no failed request. Hosts are lost the way hosts are lost: a
 //! `docker kill` (a power cut), in steady state, in the middle of an update, the node holding the
@@ -16,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{refused, Load, Run, Spawned, Xtask};
-use xtask::config::{Config, Engine};
+use xtask::config::{Config, DatabaseAt, Engine};
 use xtask::project::Project;
 use xtask_testbed::fleet::{Fleet, USER};
 
@@ -41,19 +42,16 @@ fn setup() -> Suite {
     let p: Project = xtask::load(None, None, false).unwrap();
     let fleet =
         Fleet::start(&p, &format!("rsswarm{}", std::process::id()), NODES + 1, Some(NODES), &[PROXY_PORT]).unwrap();
-    // The fourth too: a host outside the Swarm, which a deploy must refuse to use as its manager.
-    for host in &fleet.hosts {
-        fleet.set_up(&p, &host.name, &["staging".into()], false).unwrap();
+    // The fourth: a host outside the Swarm, which a deploy must refuse to use as its manager; it
+    // holds the app's database (an external one: a Swarm's tasks run on every node).
+    let database = fleet.hosts[NODES].name.clone();
+    fleet.set_up(&p, &database, &["staging".into()], false).unwrap();
+    for host in &fleet.hosts[..NODES] {
+        fleet.authorize_root(&host.name).unwrap();
     }
     fleet.swarm(NODES, NODES).unwrap();
-    let database = fleet.hosts[NODES].name.clone();
     let env_text = fleet.app_database(&p, &database, "staging", true).unwrap();
     let secret = env_text.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap().to_string();
-    // Every manager has the env file: a deploy through any of them reads it there.
-    for host in &fleet.hosts[..NODES] {
-        let file = ["dd", "of=/etc/recordsponge/staging.env", "status=none"];
-        fleet.exec(&host.name, None, &file, Some(&env_text)).unwrap();
-    }
     let proxy_image = fleet.push_test_image(&p, "nginx").unwrap();
 
     let mut config: Config = p.config.clone();
@@ -73,12 +71,20 @@ fn setup() -> Suite {
     staging.proxy_port = PROXY_PORT;
     staging.check_url = format!("http://127.0.0.1:{PROXY_PORT}/api/version");
     staging.health_timeout = 60;
+    staging.database = DatabaseAt::External;
     config.backups.image = fleet.push_test_image(&p, "pgclient").unwrap();
     let path = fleet.dir.join("swarm.toml");
     config.write(&path).unwrap();
     let home = fleet.dir.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config), ("HOME", &home)]);
+    // The managers, set up as an operator sets them up; then the external database's login in
+    // each one's env file (a deploy through any of them reads it there).
+    x.ok(&["setup", "staging", "--no-deploy"]);
+    for host in &fleet.hosts[..NODES] {
+        let file = ["dd", "of=/etc/recordsponge/staging.env", "status=none"];
+        fleet.exec(&host.name, None, &file, Some(&env_text)).unwrap();
+    }
     Suite { fleet, x, repository, secret, worst: Default::default() }
 }
 
