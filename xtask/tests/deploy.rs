@@ -31,7 +31,8 @@ struct Suite {
 fn setup() -> Suite {
     common::engine("deploy suite");
     let p = xtask::load(None, None, false).unwrap();
-    let fleet = Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), 1, Some(0), &[8080, 8081]).unwrap();
+    let fleet =
+        Fleet::start(&p, &format!("rsdeploy{}", std::process::id()), "host", 1, Some(0), &[8080, 8081]).unwrap();
     let host = fleet.hosts[0].name.clone();
     fleet.authorize_root(&host).unwrap();
 

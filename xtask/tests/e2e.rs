@@ -35,7 +35,7 @@ impl Drop for Suite {
 fn setup() -> Suite {
     common::engine("end-to-end suite");
     let p = xtask::load(None, None, false).unwrap();
-    let fleet = Fleet::start(&p, &format!("rse2e{}", std::process::id()), 0, None, &[]).unwrap();
+    let fleet = Fleet::start(&p, &format!("rse2e{}", std::process::id()), "host", 0, None, &[]).unwrap();
     let backend_image = format!("{}/recordsponge/expungeservice:dev", fleet.registry);
     let mut config: Config = p.config.clone();
     config.compose.project = PROJECT.into();

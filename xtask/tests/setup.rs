@@ -1,7 +1,8 @@
 //! The setup suite: `cargo xtask setup` takes a host container as a provider hands one over
-//! (packages installed, root's ssh key authorized; no deploy user, no env file, no nginx site,
-//! PostgreSQL stopped) to one that serves its first deploy through nginx, with its database
-//! made safe by construction; run again, it changes nothing and says so.
+//! (xtask/testbed/images/bare: Debian with sshd, root's ssh key authorized; no Docker engine,
+//! nginx, PostgreSQL, sudo or rsyslog), installing what it needs through the machine's package
+//! mirror, to one that serves its first deploy through nginx, with its database made safe by
+//! construction; run again, it changes nothing and says so.
 
 mod common;
 
@@ -14,7 +15,7 @@ use xtask_testbed::fleet::{Fleet, USER};
 fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     common::engine("setup suite");
     let p = xtask::load(None, None, false).unwrap();
-    let fleet = Fleet::start(&p, &format!("rssetup{}", std::process::id()), 1, None, &[8080]).unwrap();
+    let fleet = Fleet::start(&p, &format!("rssetup{}", std::process::id()), "bare", 1, None, &[8080]).unwrap();
     let host = fleet.hosts[0].name.clone();
     fleet.authorize_root(&host).unwrap();
     let on_host = |argv: &[&str]| fleet.exec(&host, None, argv, None).unwrap();
@@ -46,6 +47,8 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     // The host, set up: the deploy user logs in with the key ssh uses for the host.
     let first = x.ok(&["setup", "staging", "--no-deploy"]);
     for said in [
+        "setup-host: installing docker.io",
+        "setup-database: installing postgresql",
         &format!("setup-host: created the user {USER}"),
         "setup-host: created /etc/recordsponge/staging.env",
         "setup-database: created the role and database recordsponge_staging",

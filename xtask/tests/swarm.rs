@@ -41,7 +41,8 @@ fn setup() -> Suite {
     common::engine("Swarm suite");
     let p: Project = xtask::load(None, None, false).unwrap();
     let fleet =
-        Fleet::start(&p, &format!("rsswarm{}", std::process::id()), NODES + 1, Some(NODES), &[PROXY_PORT]).unwrap();
+        Fleet::start(&p, &format!("rsswarm{}", std::process::id()), "host", NODES + 1, Some(NODES), &[PROXY_PORT])
+            .unwrap();
     // The fourth: a host outside the Swarm, which a deploy must refuse to use as its manager; it
     // holds the app's database (an external one: a Swarm's tasks run on every node).
     let database = fleet.hosts[NODES].name.clone();
@@ -226,9 +227,21 @@ impl Suite {
         panic!("{} is not {status} after two minutes: {:?}", self.node(node), self.nodes(skip));
     }
 
+    /// Waits until node `node`'s proxy serves again after it came back (`since`): Swarm starts
+    /// its tasks (its proxy among them) some seconds after the node is Ready, and until then its
+    /// own proxy answers nothing (a load balancer in front sends its share to the others).
+    fn wait_serves(&self, node: usize, since: Instant, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while common::get(self.proxy(node), "/api/health").0 != 200 {
+            assert!(Instant::now() < deadline, "{}'s proxy does not serve two minutes after {what}", self.node(node));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("    {} serves again {:.1}s after {what}", self.node(node), since.elapsed().as_secs_f64());
+    }
+
     /// Loses node `lost` (a power cut) under a request loop through node `via`, then `during`
-    /// (with the node gone); brings it back and waits for it to be Ready again. No request may
-    /// fail; the worst latency is kept for the record.
+    /// (with the node gone); brings it back and waits until it is Ready and its proxy serves
+    /// again. No request may fail; the worst latency is kept for the record.
     fn lose(&self, what: &str, lost: usize, via: usize, during: impl FnOnce(&Suite)) {
         let load = Load::start(self.proxy(via), "/api/health");
         self.fleet.power(&self.node(lost), false).unwrap();
@@ -238,8 +251,10 @@ impl Suite {
         self.worst.borrow_mut().push((what.to_string(), seen.failed, seen.total, seen.worst));
         assert_eq!(seen.failed, 0, "{} of {} requests failed when {what}", seen.failed, seen.total);
         self.assert_spread(&format!("{what} (the node still down)"), &[lost]);
+        let back = Instant::now();
         self.fleet.power(&self.node(lost), true).unwrap();
         self.wait_node(lost, "Ready", &[]);
+        self.wait_serves(lost, back, "its power came back");
         self.assert_spread(&format!("{what} (the node back)"), &[]);
     }
 }
@@ -451,14 +466,7 @@ fn a_manager_lost(s: &Suite) {
     let restarted = Instant::now();
     Command::new("docker").args(["restart", "--time", "10", &s.node(1)]).output().unwrap();
     s.wait_node(1, "Ready", &[]);
-    // Swarm starts the node's tasks again (its proxy among them): until then its own proxy
-    // answers nothing, and a load balancer in front sends its share to the others.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while common::get(s.proxy(1), "/api/health").0 != 200 {
-        assert!(Instant::now() < deadline, "{}'s proxy does not serve two minutes after its restart", s.node(1));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    eprintln!("    {} serves again {:.1}s after its restart began", s.node(1), restarted.elapsed().as_secs_f64());
+    s.wait_serves(1, restarted, "its restart began");
     let seen = load.stop_seen("a manager's engine was restarted");
     s.worst.borrow_mut().push(("a manager's engine was restarted".into(), seen.failed, seen.total, seen.worst));
     assert_eq!(seen.failed, 0, "requests failed while a manager restarted");

@@ -303,7 +303,7 @@ fn new(p: &Project, runs: usize) -> Result<()> {
 /// (no registry login) and a second deploy while one runs are refused. On a fleet host
 /// (xtask::fleet), set up untimed by `cargo xtask staging` (so from a clean tree).
 fn deploy(p: &Project) -> Result<()> {
-    let fleet = Fleet::start(p, &format!("rsbench{}", std::process::id()), 1, Some(0), &[8080, 8081])?;
+    let fleet = Fleet::start(p, &format!("rsbench{}", std::process::id()), "host", 1, Some(0), &[8080, 8081])?;
     let host = fleet.hosts[0].name.clone();
     fleet.set_up(p, &host, &["staging=_@8080".into(), "prod=_@8081".into()], true)?;
     let env_text = fleet.app_database(p, &host, "staging", false)?;

@@ -79,10 +79,19 @@ fn secret() -> Result<String> {
 }
 
 impl Fleet {
-    /// Starts a registry and `count` hosts (`postgres`: the one of that index with a PostgreSQL server for
-    /// the app), each publishing `publish` (and 22) on loopback. The images are built first when
-    /// missing (from the local Debian base, which is made the way `new` makes it).
-    pub fn start(p: &Project, prefix: &str, count: usize, postgres: Option<usize>, publish: &[u16]) -> Result<Fleet> {
+    /// Starts a registry and `count` hosts of the test image `image` (xtask/testbed/images:
+    /// `host`, packages installed; `bare`, sshd alone) (`postgres`: the one of that index with a
+    /// PostgreSQL server for the app), each publishing `publish` (and 22) on loopback. The images
+    /// are built first when missing (from the local Debian base, which is made the way `new`
+    /// makes it).
+    pub fn start(
+        p: &Project,
+        prefix: &str,
+        image: &str,
+        count: usize,
+        postgres: Option<usize>,
+        publish: &[u16],
+    ) -> Result<Fleet> {
         let started = Instant::now();
         let sh = Shell::new()?;
         let mut base = p.plan();
@@ -90,7 +99,7 @@ impl Fleet {
         base.step("Ensure the Debian base image", xtask::images::ensure_debian(p));
         xtask::run::execute(&base, &xtask::run::Options { yes: true, verbose: false })?;
         let (host_image, registry_image) =
-            (ensure_image(&sh, &p.root, "host")?, ensure_image(&sh, &p.root, "registry")?);
+            (ensure_image(&sh, &p.root, image)?, ensure_image(&sh, &p.root, "registry")?);
 
         let dir = std::env::temp_dir().join(prefix);
         let _ = std::fs::remove_dir_all(&dir);
