@@ -373,6 +373,18 @@ impl Command {
         )
     }
 
+    /// Whether the command works on the dev stack of this machine (the dev environment, the
+    /// backend, the frontend, compose, the dev image's push): what an operator who runs no dev
+    /// stack never needs.
+    pub fn works_on_the_dev_stack(&self) -> bool {
+        match self {
+            Command::Dev(Dev::Push { env: Some(env) }) => env == "dev",
+            Command::Dev(_) | Command::Backend(_) | Command::Frontend(_) => true,
+            Command::Tool(tool) => matches!(tool, Tool::Compose { .. }),
+            Command::Release(_) | Command::Deploy(_) | Command::Operate(_) | Command::Setup(_) => false,
+        }
+    }
+
     /// Whether the command may run compose. The deploy family (deploy, rollback, releases,
     /// lock) never does, so it need not ask which compose this machine has (`docker compose
     /// version` costs a deploy about 70 ms).

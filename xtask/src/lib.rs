@@ -114,9 +114,10 @@ pub fn plan(p: &Project, invocation: &Invocation) -> Result<Option<Plan>> {
 }
 
 /// The plan of every command but `setup` (each deploy command for every configured
-/// environment, or for `env` alone), with its command line: what `doctor` checks. The commands of the environments
-/// in `left_out` (their deploy commands, and `staging` or `prod`) are left out.
-pub fn every_plan(p: &Project, env: Option<&str>, left_out: &[String]) -> Result<Vec<(String, Plan)>> {
+/// environment, or for `env` alone), with its command line: what `doctor` checks. The commands
+/// of the environments in `left_out` (their deploy commands, and `staging` or `prod`) are left
+/// out.
+pub fn every_plan(p: &Project, env: Option<&str>, left_out: &[String]) -> Result<Vec<tools::Planned>> {
     let envs: Vec<&str> = match env {
         Some(env) => vec![p.config.environment(env).map(|_| env)?],
         None => p.config.environments.keys().map(String::as_str).collect(),
@@ -132,7 +133,8 @@ pub fn every_plan(p: &Project, env: Option<&str>, left_out: &[String]) -> Result
             continue;
         }
         if let Some(plan) = plan(p, &invocation)? {
-            plans.push((argv.join(" "), plan));
+            let dev = invocation.command.works_on_the_dev_stack();
+            plans.push(tools::Planned { line: argv.join(" "), plan, dev });
         }
     }
     Ok(plans)
@@ -181,7 +183,10 @@ fn doctor(p: &Project, env: Option<&str>) -> Result<()> {
         }
     }
     let warnings = remote::target::shared_deploy_users(p);
-    tools::doctor(&every_plan(p, env, &left_out)?, serving, &not_set_up, &warnings)
+    let plans = every_plan(p, env, &left_out)?;
+    // (Asked about ENV, no dev command is among them.)
+    let dev_stack = plans.iter().any(|planned| planned.dev) && stack::exists(p);
+    tools::doctor(&plans, serving, &not_set_up, &warnings, dev_stack)
 }
 
 /// Entry point of the `xtask` binary.

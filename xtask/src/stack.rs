@@ -8,6 +8,17 @@ use crate::images::{self, DevImage};
 use crate::plan::{Action, Plan, Probe, Wait};
 use crate::project::Project;
 
+/// Whether this machine has the dev stack: a container or volume of its compose project (`new`
+/// made it; `clobber` removes it). No when docker does not answer.
+pub fn exists(p: &Project) -> bool {
+    let label = format!("label=com.docker.compose.project={}", p.config.compose.project);
+    let listed = |what: &[&str]| {
+        let cmd = p.cmd("docker").args(what).args(&["--quiet", "--filter", &label]);
+        crate::process::output(&cmd).is_ok_and(|out| !out.trim().is_empty())
+    };
+    listed(&["ps", "--all"]) || listed(&["volume", "ls"])
+}
+
 fn readiness_timeout(p: &Project) -> Duration {
     Duration::from_secs(p.config.readiness.timeout)
 }

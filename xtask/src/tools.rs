@@ -9,36 +9,58 @@ use crate::cli::Bench;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 
+/// A command's plan, as `doctor` checks it: its command line, and whether the command works on
+/// the dev stack (`Command::works_on_the_dev_stack`).
+pub struct Planned {
+    pub line: String,
+    pub plan: Plan,
+    pub dev: bool,
+}
+
+/// A distinct precondition, the commands that need it, and whether they all work on the dev
+/// stack.
+struct Needed<'a> {
+    check: &'a Check,
+    users: Vec<&'a str>,
+    dev_only: bool,
+}
+
 /// Every distinct precondition (confirmations aside) of the plans, with the commands that need
 /// it, and the checks of what runs (`serving`).
-fn all_checks<'a>(plans: &'a [(String, Plan)], serving: &'a [Check]) -> Vec<(&'a Check, Vec<&'a str>)> {
-    let mut checks: Vec<(&Check, Vec<&str>)> = Vec::new();
-    for (command, plan) in plans {
-        for check in plan.checks.iter().filter(|c| !matches!(c, Check::Confirm { .. })) {
-            match checks.iter_mut().find(|(c, _)| *c == check) {
-                Some((_, users)) => users.push(command),
-                None => checks.push((check, vec![command])),
+fn all_checks<'a>(plans: &'a [Planned], serving: &'a [Check]) -> Vec<Needed<'a>> {
+    let mut checks: Vec<Needed> = Vec::new();
+    for planned in plans {
+        for check in planned.plan.checks.iter().filter(|c| !matches!(c, Check::Confirm { .. })) {
+            match checks.iter_mut().find(|needed| needed.check == check) {
+                Some(needed) => {
+                    needed.users.push(&planned.line);
+                    needed.dev_only &= planned.dev;
+                }
+                None => checks.push(Needed { check, users: vec![&planned.line], dev_only: planned.dev }),
             }
         }
     }
-    checks.extend(serving.iter().map(|check| (check, vec!["the environment itself"])));
+    checks.extend(serving.iter().map(|check| Needed { check, users: vec!["the environment itself"], dev_only: false }));
     checks
 }
 
 /// `doctor`: checks the preconditions of every plan and what runs (at once), and prints `ok` or
 /// the failure and its fix for each, then the environments not set up yet and the warnings
 /// (what holds but should not): neither is a failure. A stack service that is not running is
-/// reported, not failed: stopping it (or working backend-only) is a choice.
+/// reported, not failed: stopping it (or working backend-only) is a choice; so is a check only
+/// the dev stack's commands need, on a machine without the dev stack (`dev_stack`: an
+/// operator's).
 pub fn doctor(
-    plans: &[(String, Plan)],
+    plans: &[Planned],
     serving: Vec<Check>,
     not_set_up: &[Failure],
     warnings: &[String],
+    dev_stack: bool,
 ) -> Result<()> {
     let checks = all_checks(plans, &serving);
-    let mut failed = 0;
-    let results = crate::checks::verify_all(&checks.iter().map(|(c, _)| *c).collect::<Vec<_>>());
-    for ((check, users), result) in checks.iter().zip(results) {
+    let (mut failed, mut dev_only) = (0, 0);
+    let results = crate::checks::verify_all(&checks.iter().map(|needed| needed.check).collect::<Vec<_>>());
+    for (Needed { check, users, dev_only: for_dev }, result) in checks.iter().zip(results) {
         match result {
             Some(Ok(())) => println!("ok      {}", check.describe()),
             None => {
@@ -46,6 +68,19 @@ pub fn doctor(
             }
             Some(Err(failure)) if matches!(check, Check::Running { .. }) => {
                 println!("not now {}: no\n        needed by: {}; {}", check.describe(), users.join(", "), failure.fix);
+            }
+            Some(Err(failure)) if *for_dev && !dev_stack => {
+                dev_only += 1;
+                println!(
+                    "dev     {}: no (only the dev stack's commands need it, and this machine has none)",
+                    check.describe()
+                );
+                println!(
+                    "        {}\n        fix: {}\n        needed by: {}",
+                    failure.problem,
+                    failure.fix,
+                    users.join(", ")
+                );
             }
             Some(Err(failure)) => {
                 failed += 1;
@@ -65,7 +100,16 @@ pub fn doctor(
         0 => String::new(),
         n => format!(", {n} environment{} not set up", plural(n)),
     };
-    println!("{} checks, {failed} failed, {} warning{}{not_yet}", checks.len(), warnings.len(), plural(warnings.len()));
+    let dev = match dev_only {
+        0 => String::new(),
+        n => format!(", {n} for the dev stack only"),
+    };
+    println!(
+        "{} checks, {failed} failed{dev}, {} warning{}{not_yet}",
+        checks.len(),
+        warnings.len(),
+        plural(warnings.len())
+    );
     if failed > 0 {
         bail!("{failed} precondition{} failed (fixes above)", if failed == 1 { "" } else { "s" });
     }
@@ -96,4 +140,48 @@ pub fn bench(p: &Project, what: Bench) -> Plan {
         Action::Run(p.cmd("cargo").args(&["run", "--quiet", "--package", "xtask-testbed", "--", "bench", name])),
     );
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse;
+
+    #[test]
+    fn a_check_is_the_dev_stack_s_only_when_every_command_that_needs_it_works_on_it() {
+        let p = crate::project::fixture();
+        let dev_port = Check::File { path: "a".into(), what: "a".into(), fix: "a".into() };
+        let shared = Check::File { path: "b".into(), what: "b".into(), fix: "b".into() };
+        let planned = |argv: &[&str], checks: Vec<Check>| {
+            let invocation = parse(&argv.iter().map(|a| a.to_string()).collect::<Vec<_>>()).unwrap();
+            let mut plan = p.plan();
+            plan.checks(checks);
+            Planned { line: argv.join(" "), plan, dev: invocation.command.works_on_the_dev_stack() }
+        };
+        let plans = [
+            planned(&["up"], vec![dev_port.clone(), shared.clone()]),
+            planned(&["backend-test"], vec![dev_port.clone()]),
+            planned(&["deploy", "staging"], vec![shared.clone()]),
+        ];
+        let checks = all_checks(&plans, &[]);
+        let dev_only: Vec<(&str, bool)> = checks.iter().map(|n| (n.users[0], n.dev_only)).collect();
+        assert_eq!(dev_only, [("up", true), ("up", false)]);
+        assert_eq!(checks[0].users, ["up", "backend-test"]);
+    }
+
+    #[test]
+    fn the_dev_stack_s_commands_are_the_dev_environment_s_and_compose() {
+        let works = |line: &str| {
+            let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            parse(&argv).unwrap().command.works_on_the_dev_stack()
+        };
+        for dev in ["new", "push", "push dev", "backend-build", "frontend-test", "compose ps"] {
+            assert!(works(dev), "{dev}");
+        }
+        for not in
+            ["push staging", "image staging", "deploy prod", "logs prod", "setup staging", "doctor", "bench compile"]
+        {
+            assert!(!works(not), "{not}");
+        }
+    }
 }

@@ -613,6 +613,28 @@ fn checks_that_tell_the_truth(s: &Suite) {
     assert!(!s.xtask(&["doctor", "prod"]).ok, "doctor prod passed where prod is not set up");
     root(&["mv", "/root/prod.env", "/etc/recordsponge/prod.env"]);
 
+    // An operator's machine, without the dev stack: a check only the dev stack's commands need
+    // (its backend's port, taken by another program) is said, not failed; with a dev stack here
+    // (a volume of its compose project), it fails.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut operator = Config::load(&s.x.config).unwrap();
+    operator.ports.backend = port;
+    operator.compose.project = format!("{}op", s.fleet.prefix);
+    let path = s.fleet.dir.join("operator.toml");
+    operator.write(&path).unwrap();
+    let doctor = s.x.run_with(s.x.command_with(&path, &["doctor"]), "doctor (an operator's machine)");
+    let line = format!("dev     port {port} is free");
+    assert!(doctor.ok && doctor.stdout.contains(&line), "doctor on an operator's machine:\n{}", doctor.out);
+    assert!(doctor.stdout.contains(" 0 failed, 1 for the dev stack only"), "{}", doctor.stdout);
+    let volume = format!("{}_database", operator.compose.project);
+    let label = format!("com.docker.compose.project={}", operator.compose.project);
+    common::docker(&["volume", "create", "--label", &label, &volume]);
+    let doctor = s.x.run_with(s.x.command_with(&path, &["doctor"]), "doctor (a dev machine)");
+    common::docker(&["volume", "rm", &volume]);
+    assert!(!doctor.ok && doctor.stdout.contains(&format!("FAILED  port {port} is free")), "{}", doctor.out);
+    drop(taken);
+
     // The upstream drifts to a port where nothing listens.
     let now = s.serving();
     s.fleet
