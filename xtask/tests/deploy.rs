@@ -592,6 +592,18 @@ fn checks_that_tell_the_truth(s: &Suite) {
     let doctor = s.xtask(&["doctor", "staging"]);
     assert!(doctor.ok, "doctor staging on a serving environment:\n{}", doctor.out);
     assert!(doctor.stdout.contains("ok      staging serves through nginx"), "{}", doctor.stdout);
+    let logs_in = "the database /etc/recordsponge/staging.env names logs in, from a container on";
+    assert!(doctor.stdout.contains(&format!("ok      {logs_in}")), "{}", doctor.stdout);
+    // A wrong password in the env file: doctor says the database does not log in.
+    let env_file = s.fleet.exec(&s.host, None, &["cat", "/etc/recordsponge/staging.env"], None).unwrap();
+    let write_env = |text: &str| {
+        s.fleet.exec(&s.host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(text)).unwrap()
+    };
+    write_env(&env_file.replace(&s.secret, "wrong"));
+    let doctor = s.xtask(&["doctor", "staging"]);
+    write_env(&env_file);
+    assert!(!doctor.ok && doctor.stdout.contains(&format!("FAILED  {logs_in}")), "{}", doctor.out);
+    assert!(doctor.stdout.contains("password authentication failed"), "{}", doctor.out);
     let live = s.serving();
     s.host(&["docker", "kill", &live]);
     let doctor = s.xtask(&["doctor", "staging"]);

@@ -33,6 +33,24 @@ fn client(p: &Project, t: &Target, env: &str, writes: bool, argv: &[&str]) -> Ve
     run
 }
 
+/// The database the env file names logs in, from a throwaway container of the client image on
+/// the host, as a release would (its values never leave the host): what `doctor ENV` checks of
+/// a database `setup` made, or an external one.
+pub fn logs_in(p: &Project, t: &Target) -> Check {
+    let mut run = words(&["docker", "run", "--rm", "--env", "PGCONNECT_TIMEOUT=5", "--env-file", &t.env.env_file]);
+    run.extend(words(&[&p.config.backups.image, "psql", "-X", "-q", "-c", "SELECT 1"]));
+    Check::Probe {
+        what: format!("the database {} names logs in, from a container on {}", t.env.env_file, t.host),
+        probe: t.ssh(p, &run),
+        line: None,
+        fix: format!(
+            "correct PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD in {} on {} (`cargo xtask setup {}` \
+             makes a database on the host and fills them in; config/nginx/README.md)",
+            t.env.env_file, t.host, t.name
+        ),
+    }
+}
+
 /// What a backup needs on the host: its directory, writable by the deploy user.
 pub fn checks(p: &Project, t: &Target) -> Vec<Check> {
     let (host, dir) = (&t.host, dir(p, &t.name));

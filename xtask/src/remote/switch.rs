@@ -100,13 +100,16 @@ fn env_file(p: &Project, t: &Target) -> Check {
     }
 }
 
-/// What `doctor ENV` checks of what runs: the environment serves (the engine's judge of what
-/// answers, what runs and what the release log says), and a Swarm's nodes are all Ready.
+/// What `doctor ENV` checks of what runs: its database logs in, the environment serves (the
+/// engine's judge of what answers, what runs and what the release log says), and a Swarm's
+/// nodes are all Ready.
 pub fn runs(p: &Project, t: &Target) -> Vec<Check> {
+    let mut checks = vec![db::logs_in(p, t)];
     match t.env.engine {
-        Engine::Host => vec![host::serves(p, t)],
-        Engine::Swarm => vec![swarm::serves(p, t), swarm::nodes_ready(p, t)],
+        Engine::Host => checks.push(host::serves(p, t)),
+        Engine::Swarm => checks.extend([swarm::serves(p, t), swarm::nodes_ready(p, t)]),
     }
+    checks
 }
 
 /// Why the environment is not set up on its host yet (its env file, the first thing a host's
