@@ -60,6 +60,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
     }
     let mut plan = p.plan();
     plan.checks(local_checks(p));
+    let mut machines = Vec::new();
     for host in t.env.machines() {
         let m = Machine {
             host: host.clone(),
@@ -78,10 +79,9 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         }
         plan.checks(checks(p, &t, &m));
         set_up(p, &t, &m, *http_only, &mut plan);
+        machines.push(m);
     }
     if t.env.database == DatabaseAt::Host {
-        let admin = t.env.admin_at(&t.env.host);
-        let m = Machine { host: t.env.host.clone(), admin, user: t.user.clone(), keys: PathBuf::new() };
         let database = words(&[
             "bash",
             &format!("{DIR}/nginx/setup-database.sh"),
@@ -93,8 +93,8 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
             &format!("{DIR}/postgres/schema.sql"),
         ]);
         plan.step(
-            &format!("Set {env}'s database up on {} (config/nginx/setup-database.sh)", m.host),
-            Action::Run(m.as_root(p, &database)),
+            &format!("Set {env}'s database up on {} (config/nginx/setup-database.sh)", machines[0].host),
+            Action::Run(machines[0].as_root(p, &database)),
         );
     }
     if !no_deploy {
@@ -274,9 +274,11 @@ fn first_deploy(p: &Project, t: &Target, plan: &mut Plan) {
         "Decide whether this is the first deploy",
         Action::Decide(Decision::new("%{first} = yes unless %{log} records a deploy that succeeded", move |vars| {
             Ok(if parse_log(vars.get("log")).iter().any(|a| a.result == "ok") {
+                // (`staging` and `prod` are commands of their own: build, push and deploy.)
+                let own =
+                    if env == "staging" || env == "prod" { format!(", `cargo xtask {env}`") } else { String::new() };
                 Decided::default().note(format!(
-                    "{env} has been deployed already: no deploy (`cargo xtask deploy {env}` or `cargo xtask {}` deploys)",
-                    if env == "prod" { "prod" } else { "staging" }
+                    "{env} has been deployed already: no deploy (`cargo xtask deploy {env}`{own} deploys)"
                 ))
             } else {
                 Decided::default().set("first", "yes")
