@@ -275,8 +275,11 @@ fn first_deploy(p: &Project, t: &Target, plan: &mut Plan) {
         Action::Decide(Decision::new("%{first} = yes unless %{log} records a deploy that succeeded", move |vars| {
             Ok(if parse_log(vars.get("log")).iter().any(|a| a.result == "ok") {
                 // (`staging` and `prod` are commands of their own: build, push and deploy.)
-                let own =
-                    if env == "staging" || env == "prod" { format!(", `cargo xtask {env}`") } else { String::new() };
+                let own = match env.as_str() {
+                    "staging" => ", `cargo xtask staging`",
+                    "prod" => ", `cargo xtask prod`",
+                    _ => "",
+                };
                 Decided::default().note(format!(
                     "{env} has been deployed already: no deploy (`cargo xtask deploy {env}`{own} deploys)"
                 ))
