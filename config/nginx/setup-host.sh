@@ -20,6 +20,9 @@
 # --no-nginx  a manager of a Docker Swarm (config/swarm): no nginx, no sites, no sudo rule (the
 #        stack's own proxy serves); the user, env files, state directory and sshd as for a host.
 set -euo pipefail
+# The last command of a pipeline runs in this shell (`sed ... | write_ours ...`): what it
+# records (`did`: a change, so nginx is reloaded) is not lost in a subshell.
+shopt -s lastpipe
 here=$(cd "$(dirname "$0")" && pwd)
 user=deploy keys= http_only= install=1 nginx=1 envs=()
 while [ $# -gt 0 ]; do
