@@ -21,7 +21,35 @@ pub struct Config {
     pub deploy: Deploy,
     pub environments: BTreeMap<String, Environment>,
     pub backups: Backups,
+    #[serde(default)]
+    pub tls: Tls,
     pub clean: Clean,
+}
+
+/// Where `setup` gets the sites' certificates: an ACME server, through certbot on the host.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The ACME server's directory [default: Let's Encrypt's].
+    #[serde(default = "default_acme_directory")]
+    pub directory: String,
+    /// Where the ACME server sends expiry notices [default: none].
+    #[serde(default)]
+    pub email: String,
+    /// A file of this machine: the CA of the ACME server's own https, when the host does not
+    /// trust it (a test server's, like Pebble's) [default: none].
+    #[serde(default)]
+    pub ca: String,
+}
+
+impl Default for Tls {
+    fn default() -> Tls {
+        Tls { directory: default_acme_directory(), email: String::new(), ca: String::new() }
+    }
+}
+
+fn default_acme_directory() -> String {
+    "https://acme-v02.api.letsencrypt.org/directory".into()
 }
 
 /// The environments' database backups, on their hosts.
@@ -369,6 +397,13 @@ impl Config {
         self.clean.under.iter().try_for_each(|dir| relative("clean.under", dir))?;
         absolute("backups.dir", &self.backups.dir)?;
         reference("backups.image", &self.backups.image)?;
+        url("tls.directory", &self.tls.directory)?;
+        if !self.tls.email.is_empty() {
+            word("tls.email", &self.tls.email, "an email address")?;
+        }
+        if !self.tls.ca.is_empty() {
+            local_path("tls.ca", Path::new(&self.tls.ca))?;
+        }
         if self.backups.keep == 0 {
             return invalid("backups.keep", "at least 1: the newest backup is kept");
         }

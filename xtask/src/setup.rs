@@ -2,7 +2,8 @@
 //! deploys to, as its admin over ssh (`admin`: root, or a user that may sudo). The host's setup
 //! files are copied into the admin's home (config/nginx, config/postgres) and run: `setup-host.sh`
 //! (packages, the deploy user and its keys, the env file, the state and backup directories,
-//! nginx's site, logs, sshd) and `setup-database.sh` (PostgreSQL on the host and the
+//! nginx's site, logs, sshd), `setup-tls.sh` (the site's certificate from an ACME server, then
+//! setup-host.sh again for the TLS site) and `setup-database.sh` (PostgreSQL on the host and the
 //! environment's own role and database: its password is made on the host and written into the
 //! env file there, never seen here); between them, the deploy user's registry login (yours,
 //! passed on stdin). Each script changes only what is missing, says what it
@@ -77,7 +78,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
                 host.rsplit('@').next().unwrap_or(host),
             );
         }
-        plan.checks(checks(p, &t, &m));
+        plan.checks(checks(p, &t, &m, *http_only));
         set_up(p, &t, &m, *http_only, &mut plan);
         machines.push(m);
     }
@@ -107,11 +108,15 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
 /// the deploy user's registry login.
 fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, plan: &mut Plan) {
     let keys_copy = format!("{DIR}/deploy-keys.pub");
-    let copies = vec![
+    let mut copies = vec![
         Action::Run(ssh(p, &m.admin, &["install", "-d", "-m", "700", DIR]).quiet()),
         Action::Run(scp(p, &["config/nginx", "config/postgres"], &m.admin, &format!("{DIR}/")).quiet()),
         Action::Run(scp(p, &[m.keys.display().to_string()], &m.admin, &keys_copy).quiet()),
     ];
+    let tls = wants_tls(t, http_only);
+    if tls && !p.config.tls.ca.is_empty() {
+        copies.push(Action::Run(scp(p, &[p.config.tls.ca.as_str()], &m.admin, &format!("{DIR}/{ACME_CA}")).quiet()));
+    }
     plan.step(
         &format!("Copy the setup files (config/nginx, config/postgres) to {}:{DIR}", m.admin),
         Action::Seq(copies),
@@ -128,7 +133,41 @@ fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, plan: &mut Plan
         &format!("Set {} up for {} (config/nginx/setup-host.sh)", m.host, t.name),
         Action::Run(m.as_root(p, &host)),
     );
+    if tls {
+        certificate(p, t, m, plan);
+        plan.step(
+            &format!("Install the TLS site of {} (config/nginx/setup-host.sh)", t.env.domain()),
+            Action::Run(m.as_root(p, &host)),
+        );
+    }
     registry_login(p, m, plan);
+}
+
+/// Where the ACME server's CA (`tls.ca`) goes, under `DIR`.
+const ACME_CA: &str = "acme-ca.pem";
+
+/// Whether the environment's site gets a certificate: one host behind its nginx, a domain
+/// (not `_`, any name), and not `--http-only`.
+fn wants_tls(t: &Target, http_only: bool) -> bool {
+    t.env.engine == Engine::Host && !http_only && t.env.domain() != "_"
+}
+
+/// The site's certificate from the ACME server (`tls`), through certbot's webroot on the host.
+fn certificate(p: &Project, t: &Target, m: &Machine, plan: &mut Plan) {
+    let tls = &p.config.tls;
+    let domain = t.env.domain();
+    let mut argv = words(&["bash", &format!("{DIR}/nginx/setup-tls.sh"), "--domain", &domain]);
+    argv.extend(words(&["--directory", &tls.directory]));
+    if !tls.email.is_empty() {
+        argv.extend(words(&["--email", &tls.email]));
+    }
+    if !tls.ca.is_empty() {
+        argv.extend(words(&["--ca", &format!("{DIR}/{ACME_CA}")]));
+    }
+    plan.step(
+        &format!("Obtain a certificate for {domain} from {} (config/nginx/setup-tls.sh)", tls.directory),
+        Action::Run(m.as_root(p, &argv)),
+    );
 }
 
 /// What this machine must have: ssh, and a registry login to pass on.
@@ -145,8 +184,8 @@ fn local_checks(p: &Project) -> Vec<Check> {
 }
 
 /// What must hold of a machine before anything changes: the admin's login (and sudo), the
-/// distribution, the site's port, and the keys to authorize.
-fn checks(p: &Project, t: &Target, m: &Machine) -> Vec<Check> {
+/// distribution, the site's port, its domain (for TLS), and the keys to authorize.
+fn checks(p: &Project, t: &Target, m: &Machine, http_only: bool) -> Vec<Check> {
     let (env, host, admin) = (&t.name, &m.host, &m.admin);
     let mut checks = vec![Check::Reach {
         host: admin.to_string(),
@@ -177,17 +216,37 @@ fn checks(p: &Project, t: &Target, m: &Machine) -> Vec<Check> {
         ),
     });
     if t.env.engine == Engine::Host {
-        let port = t.env.http_port;
+        let ports: Vec<u16> = std::iter::once(t.env.http_port).chain(wants_tls(t, http_only).then_some(443)).collect();
+        let names: Vec<String> = ports.iter().map(u16::to_string).collect();
         checks.push(Check::Judged {
-            what: format!("port {port} on {host} is free or nginx's"),
+            what: format!("port {} on {host} is free or nginx's", names.join(" and ")),
             probes: vec![m.as_root(p, &words(&["ss", "-Hltnp"]))],
-            judge: Judge::new(&format!("what listens on port {port}, from `ss -ltnp`"), move |out| {
-                port_free(&out[0], port)
+            judge: Judge::new("what listens on the site's ports, from `ss -ltnp`", move |out| {
+                ports.iter().try_for_each(|port| port_free(&out[0], *port))
             }),
             fix: format!(
-                "on {host}, stop what listens on port {port} (`ss -ltnp 'sport = :{port}'` names it), or set another \
-                 `http_port` in [environments.{env}]; without `ss`: `apt-get install iproute2`"
+                "on {host}, stop what listens there (`ss -ltnp` names it), or set another `http_port` in \
+                 [environments.{env}]; without `ss`: `apt-get install iproute2`"
             ),
+        });
+    }
+    if wants_tls(t, http_only) {
+        let domain = t.env.domain();
+        checks.push(Check::Probe {
+            what: format!("{domain} resolves on {host} (the ACME server checks it serves there)"),
+            probe: ssh(p, admin, &["getent", "ahosts", &domain]),
+            line: None,
+            fix: format!(
+                "point {domain}'s DNS at {host} (an A record), or set `domain` in [environments.{env}]; behind \
+                 another TLS proxy: `--http-only`"
+            ),
+        });
+    }
+    if !p.config.tls.ca.is_empty() && wants_tls(t, http_only) {
+        checks.push(Check::File {
+            path: p.path(&p.config.tls.ca),
+            what: "the ACME server's CA (tls.ca)".into(),
+            fix: "correct tls.ca in the configuration (a test ACME server's CA; empty for Let's Encrypt)".into(),
         });
     }
     checks.push(Check::File {

@@ -1,24 +1,44 @@
 //! The setup suite: `cargo xtask setup` takes a host container as a provider hands one over
 //! (xtask/testbed/images/bare: Debian with sshd, root's ssh key authorized; no Docker engine,
 //! nginx, PostgreSQL, sudo or rsyslog), installing what it needs through the machine's package
-//! mirror, to one that serves its first deploy through nginx, with its database made safe by
-//! construction; run again, it changes nothing and says so.
+//! mirror, to one that serves its first deploy through nginx over https (a certificate from
+//! Pebble, Let's Encrypt's test ACME server), with its database made safe by construction; run
+//! again, it changes nothing and says so.
 
 mod common;
 
 use common::{get, refused, Xtask};
 use xtask::config::Config;
-use xtask_testbed::fleet::{Fleet, USER};
+use xtask_testbed::fleet::{Fleet, DOMAIN, USER};
 
 #[test]
 #[ignore = "needs a Docker engine; bash xtask/testbed/run-tests.sh runs it (cargo test -- --include-ignored)"]
 fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     common::engine("setup suite");
     let p = xtask::load(None, None, false).unwrap();
-    let fleet = Fleet::start(&p, &format!("rssetup{}", std::process::id()), "bare", 1, None, &[8080]).unwrap();
+    let fleet = Fleet::start(&p, &format!("rssetup{}", std::process::id()), "bare", 1, None, &[80, 443]).unwrap();
     let host = fleet.hosts[0].name.clone();
     fleet.authorize_root(&host).unwrap();
     let on_host = |argv: &[&str]| fleet.exec(&host, None, argv, None).unwrap();
+    // Let's Encrypt's test server beside it; the host's name on the fleet's network is its domain.
+    let pebble = fleet.pebble(&p).unwrap();
+    let domain = format!("{host}.{DOMAIN}");
+    // What the site answers over https, verified against the root Pebble's certificates chain to.
+    let https = |path: &str| {
+        fleet.exec(&host, None, &["dd", "of=/tmp/acme-root.pem", "status=none"], Some(&pebble.root)).unwrap();
+        let url = format!("https://{domain}{path}");
+        on_host(&[
+            "curl",
+            "--silent",
+            "--cacert",
+            "/tmp/acme-root.pem",
+            "--output",
+            "/dev/null",
+            "--write-out",
+            "%{http_code}",
+            &url,
+        ])
+    };
 
     let mut config: Config = p.config.clone();
     config.compose.project = fleet.prefix.clone();
@@ -27,10 +47,12 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     config.environments.retain(|name, _| name == "staging");
     let staging = config.environments.get_mut("staging").unwrap();
     staging.host = host.clone();
-    staging.domain = Some("_".into());
-    staging.http_port = 8080;
-    staging.check_url = "http://127.0.0.1:8080/api/version".into();
+    staging.domain = Some(domain.clone());
+    staging.check_url = format!("https://{domain}/api/version");
     staging.health_timeout = 20;
+    config.tls.directory = pebble.directory.clone();
+    config.tls.ca = pebble.ca.display().to_string();
+    config.backups.image = fleet.push_test_image(&p, "pgclient").unwrap();
     let path = fleet.dir.join("setup.toml");
     config.write(&path).unwrap();
     let home = fleet.dir.join("home");
@@ -49,6 +71,7 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     for said in [
         "setup-host: installing docker.io",
         "setup-database: installing postgresql",
+        &format!("setup-tls: obtained a certificate for {domain} from https://pebble:14000/dir"),
         &format!("setup-host: created the user {USER}"),
         "setup-host: created /etc/recordsponge/staging.env",
         "setup-database: created the role and database recordsponge_staging",
@@ -109,6 +132,24 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     assert!(!tables.trim().is_empty(), "the schema was not applied");
     assert!(tables.lines().all(|owner| owner == "recordsponge_staging"), "{tables}");
 
+    // The site, over https with the certificate from the ACME server (nginx answers 502: nothing
+    // deployed yet); plain http redirects there.
+    assert_eq!(https("/api/health"), "502");
+    let (status, _) = get(fleet.hosts[0].ports[&80], "/api/health");
+    assert_eq!(status, 301, "plain http does not redirect to https");
+    // The host trusts Pebble's root as a real host trusts Let's Encrypt's (the deploy checks its
+    // release answers at check_url, over https, from the host).
+    let bundle = "/etc/ssl/certs/ca-certificates.crt";
+    on_host(&["install", "-d", "/etc/ssl/certs"]);
+    fleet
+        .exec(
+            &host,
+            None,
+            &["dd", &format!("of={bundle}"), "oflag=append", "conv=notrunc", "status=none"],
+            Some(&pebble.root),
+        )
+        .unwrap();
+
     // The first deploy: the image of the environment, pushed; setup deploys it (nothing else
     // changes), and nginx serves it, healthy: the release logs in to the database setup made.
     x.ok(&["image", "staging"]);
@@ -118,11 +159,22 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
         "setup-host: nothing to change",
         "setup-database: staging: nothing to change",
         "logged in to the registry already",
+        &format!("setup-tls: {domain}: its certificate is valid for 30 days more (kept)"),
+        &format!("setup-tls: {domain}: nothing to change"),
     ] {
         assert!(second.out.contains(said), "setup should say `{said}`:\n{}", second.out);
     }
-    let (status, body) = get(fleet.hosts[0].ports[&8080], "/api/health");
-    assert_eq!(status, 200, "the first deploy does not serve, healthy: {body}");
+    assert_eq!(https("/api/health"), "200", "the first deploy does not serve, healthy, over https");
+
+    // doctor checks what setup made: the database logs in, the certificate has days left.
+    let doctor = x.ok(&["doctor", "staging"]);
+    for ok in [
+        format!("ok      the certificate nginx serves on {host} for {domain} has 14 days left or more"),
+        format!("ok      the database /etc/recordsponge/staging.env names logs in, from a container on {host}"),
+        format!("ok      staging serves through nginx (https://{domain}/api/version)"),
+    ] {
+        assert!(doctor.stdout.contains(&ok), "doctor should say `{ok}`:\n{}", doctor.stdout);
+    }
 
     // Again: nothing changes, not even a deploy.
     let third = x.ok(&["setup", "staging"]);

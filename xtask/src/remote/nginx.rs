@@ -1,7 +1,33 @@
-//! nginx on a host: the upstream file a deploy writes and reads, its workers, and whether sudo
-//! lets the deploy user run its commands.
+//! nginx on a host: the upstream file a deploy writes and reads, its workers, whether sudo
+//! lets the deploy user run its commands, and the certificate it serves.
 
 use super::ssh::words;
+
+/// How many days a certificate must have left, or `doctor` fails: Let's Encrypt's own renewal
+/// runs at 30, so a certificate under 14 has missed two weeks of tries.
+pub const CERTIFICATE_DAYS: i64 = 14;
+
+/// The words that print, on the host, the end of the certificate nginx serves for `domain` (on
+/// 443), then that time and the present as seconds since 1970: three lines.
+pub fn certificate_end(domain: &str) -> Vec<String> {
+    let script = r#"end=$(openssl s_client -connect 127.0.0.1:443 -servername "$0" < /dev/null 2> /dev/null | openssl x509 -noout -enddate) && end=${end#notAfter=} && echo "$end" && date -d "$end" +%s && date +%s"#;
+    words(&["sh", "-c", script, domain])
+}
+
+/// Whether the certificate has `CERTIFICATE_DAYS` left, from `certificate_end`'s lines: how many
+/// days it has, or why not.
+pub fn certificate_days(lines: &str) -> Result<i64, String> {
+    let lines: Vec<&str> = lines.lines().map(str::trim).collect();
+    let [end, at, now] = lines[..] else { return Err(format!("no certificate read: {lines:?}")) };
+    let (Ok(at), Ok(now)) = (at.parse::<i64>(), now.parse::<i64>()) else {
+        return Err(format!("no certificate read: {lines:?}"));
+    };
+    let days = (at - now).div_euclid(86400);
+    if days < CERTIFICATE_DAYS {
+        return Err(format!("it ends on {end}: {days} days left, under {CERTIFICATE_DAYS}"));
+    }
+    Ok(days)
+}
 
 /// The upstream file's text: `upstream NAME { server 127.0.0.1:PORT; }` (PORT may be a plan
 /// variable such as `%{new_port}`).
@@ -71,6 +97,22 @@ pub fn sudo_list(command: &[String]) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_passes_with_fourteen_days_left_and_fails_under() {
+        let now = 1_800_000_000;
+        let lines = |days: i64| format!("Mar  4 12:00:00 2027 GMT\n{}\n{now}\n", now + days * 86400 + 60);
+        assert_eq!(certificate_days(&lines(89)), Ok(89));
+        assert_eq!(certificate_days(&lines(14)), Ok(14));
+        assert_eq!(
+            certificate_days(&lines(13)),
+            Err("it ends on Mar  4 12:00:00 2027 GMT: 13 days left, under 14".into())
+        );
+        assert!(certificate_days(&lines(-2)).unwrap_err().contains("-2 days left"));
+        assert!(certificate_days("").unwrap_err().starts_with("no certificate read"));
+        assert_eq!(certificate_end("a.example")[..2], ["sh", "-c"]);
+        assert_eq!(certificate_end("a.example")[3], "a.example");
+    }
 
     #[test]
     fn the_upstream_names_one_loopback_port_which_is_read_back() {

@@ -5,7 +5,7 @@
 use super::docker;
 use super::log;
 use super::target::{reach_checks, short, Target};
-use super::{db, host, lock, swarm};
+use super::{db, host, lock, nginx, swarm};
 use crate::checks::{registry_of, Check, Failure, Judge};
 use crate::cmd::sh;
 use crate::config::Engine;
@@ -109,7 +109,24 @@ pub fn runs(p: &Project, t: &Target) -> Vec<Check> {
         Engine::Host => checks.push(host::serves(p, t)),
         Engine::Swarm => checks.extend([swarm::serves(p, t), swarm::nodes_ready(p, t)]),
     }
+    if t.env.engine == Engine::Host && t.env.check_url.starts_with("https://") {
+        checks.push(certificate(p, t));
+    }
     checks
+}
+
+/// The certificate nginx serves for the environment's domain has `CERTIFICATE_DAYS` left.
+fn certificate(p: &Project, t: &Target) -> Check {
+    let domain = t.env.domain();
+    Check::Judged {
+        what: format!("the certificate nginx serves on {} for {domain} has {} days left or more", t.host, nginx::CERTIFICATE_DAYS),
+        probes: vec![t.ssh(p, &nginx::certificate_end(&domain))],
+        judge: Judge::new("the days between the certificate's end and now", |out| nginx::certificate_days(&out[0]).map(drop)),
+        fix: format!(
+            "on {}, as root: `certbot renew` (its log says why the automatic renewal failed), or `cargo xtask setup {}`",
+            t.host, t.name
+        ),
+    }
 }
 
 /// Why the environment is not set up on its host yet (its env file, the first thing a host's

@@ -24,6 +24,20 @@ use xtask::project::Project;
 /// The deploy user of the fleet's hosts.
 pub const USER: &str = "rsdeploy";
 
+/// The domain of the fleet's hosts on its network: host `NAME` is also `NAME.DOMAIN` there (a
+/// name an ACME server accepts).
+pub const DOMAIN: &str = "example.com";
+
+/// An ACME server on the fleet's network (xtask/testbed/images/pebble).
+pub struct Pebble {
+    /// Its directory, for `tls.directory`.
+    pub directory: String,
+    /// The CA of its own https, a file of this machine, for `tls.ca`.
+    pub ca: PathBuf,
+    /// The root the certificates it issues chain to (PEM).
+    pub root: String,
+}
+
 pub struct Fleet {
     /// Names everything this fleet made: containers, network, volumes; a suite that builds with
     /// compose uses it as its compose project, removed with the fleet.
@@ -160,9 +174,10 @@ impl Fleet {
             }
             let publish_args: Vec<String> =
                 ports.iter().map(|(inside, outside)| format!("--publish=127.0.0.1:{outside}:{inside}")).collect();
+            let alias = format!("{name}.{DOMAIN}");
             cmd!(
                 sh,
-                "docker run --detach --name {name} --hostname {name} --network {net} --ip {ip}
+                "docker run --detach --name {name} --hostname {name} --network {net} --ip {ip} --network-alias {alias}
                     --cap-add SYS_ADMIN --cap-add NET_ADMIN
                     --security-opt seccomp=unconfined --security-opt apparmor=unconfined
                     --volume /sys/fs/cgroup:/sys/fs/cgroup:rw --volume {volume} --tmpfs /run:exec
@@ -262,6 +277,27 @@ impl Fleet {
         )
         .context("the deploy user's registry login")?;
         Ok(())
+    }
+
+    /// Starts Pebble, Let's Encrypt's test ACME server, on the fleet's network as `pebble`.
+    pub fn pebble(&self, p: &Project) -> Result<Pebble> {
+        let sh = &self.sh;
+        let image = ensure_image(sh, &p.root, "pebble")?;
+        let (name, net) = (format!("{}-pebble", self.prefix), format!("{}-net", self.prefix));
+        cmd!(sh, "docker run --detach --name {name} --network {net} --network-alias pebble {image}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        let root = || {
+            cmd!(sh, "docker exec {name} curl --silent --fail --cacert /pebble/ca.pem https://localhost:15000/roots/0")
+                .quiet()
+                .read()
+        };
+        wait(|| root().is_ok(), "Pebble to answer")?;
+        let ca = self.dir.join("acme-ca.pem");
+        let from = format!("{name}:/pebble/ca.pem");
+        cmd!(sh, "docker cp {from} {ca}").quiet().run()?;
+        Ok(Pebble { directory: "https://pebble:14000/dir".into(), ca, root: root()? })
     }
 
     /// Authorizes the fleet's key for root on a host, as a provider does for a new machine:
