@@ -30,6 +30,7 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
         on_host(&[
             "curl",
             "--silent",
+            "--show-error",
             "--cacert",
             "/tmp/acme-root.pem",
             "--output",
