@@ -27,18 +27,27 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     let https = |path: &str| {
         fleet.exec(&host, None, &["dd", "of=/tmp/acme-root.pem", "status=none"], Some(&pebble.root)).unwrap();
         let url = format!("https://{domain}{path}");
-        on_host(&[
-            "curl",
-            "--silent",
-            "--show-error",
-            "--cacert",
-            "/tmp/acme-root.pem",
-            "--output",
-            "/dev/null",
-            "--write-out",
-            "%{http_code}",
-            &url,
-        ])
+        let answered = fleet.exec(
+            &host,
+            None,
+            &[
+                "curl",
+                "--silent",
+                "--show-error",
+                "--cacert",
+                "/tmp/acme-root.pem",
+                "--output",
+                "/dev/null",
+                "--write-out",
+                "%{http_code}",
+                &url,
+            ],
+            None,
+        );
+        answered.unwrap_or_else(|e| {
+            let nginx = ["sh", "-c", "ss -ltnp; tail -n 20 /var/log/nginx/error.log; ls -l /etc/nginx/sites-enabled"];
+            panic!("{e:#}\nnginx on the host:\n{}", fleet.exec(&host, None, &nginx, None).unwrap_or_default())
+        })
     };
 
     let mut config: Config = p.config.clone();
