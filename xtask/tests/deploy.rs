@@ -199,6 +199,7 @@ fn deploys_survive_what_operators_do() {
     concurrent_deploys(&s, &release_image);
     interruptions(&s, &release_image);
     lock_and_history(&s);
+    setup_during_a_deploy(&s);
     checks_that_tell_the_truth(&s);
     day_two(&s, &release_image);
 
@@ -448,6 +449,22 @@ fn lock_and_history(s: &Suite) {
         assert!(releases.stdout.contains(word), "`releases` lacks {word:?}:\n{}", releases.stdout);
     }
     s.under_load(&["deploy", "staging", "--tag", "e2e-c"]);
+}
+
+/// `setup` run again while a deploy runs, with sshd's drop-in to write again: it reloads sshd's
+/// listener alone (by its pid file), so the deploy, its lock's connection and every request go
+/// on.
+fn setup_during_a_deploy(s: &Suite) {
+    s.fleet.exec(&s.host, None, &["rm", "/etc/ssh/sshd_config.d/recordsponge.conf"], None).unwrap();
+    let load = Load::start(s.port, "/api/health");
+    let mut deploy = s.spawn(&["deploy", "staging", "--tag", "e2e-slow"]);
+    deploy.wait_for("to be healthy");
+    let setup = s.ok(&["setup", "staging", "--no-deploy"]);
+    let (ok, out) = deploy.finish(&s.x);
+    let (failed, total) = load.stop("setup during a deploy");
+    assert!(setup.out.contains("setup-host: reloaded sshd (its listener, pid"), "{}", setup.out);
+    assert!(ok, "the deploy during a setup:\n{out}");
+    assert_eq!(failed, 0, "{failed} of {total} requests failed during a setup and a deploy");
 }
 
 /// The release holds what the commit says, whatever the machine's mutable tags and volumes
