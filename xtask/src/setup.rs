@@ -21,6 +21,7 @@ use crate::cmd::{sh, Cmd};
 use crate::config::{DatabaseAt, Engine};
 use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
+use crate::remote::db;
 use crate::remote::log::parse_log;
 use crate::remote::ssh::{scp, ssh, words};
 use crate::remote::target::Target;
@@ -141,6 +142,17 @@ fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, plan: &mut Plan
         );
     }
     registry_login(p, m, plan);
+    if t.env.database == DatabaseAt::External {
+        plan.step(
+            &format!("Check that the database {} names on {} logs in (from a container there)", t.env.env_file, m.host),
+            Action::Run(db::login(p, t, &m.host).quiet()),
+        )
+        .hint(&format!(
+            "an external database is named by hand: on {}, as root, `sudoedit {}` (PGHOST, PGPORT, PGDATABASE, \
+             PGUSER, PGPASSWORD), then run `cargo xtask setup {}` again",
+            m.host, t.env.env_file, t.name
+        ));
+    }
 }
 
 /// Where the ACME server's CA (`tls.ca`) goes, under `DIR`.
@@ -408,7 +420,8 @@ mod tests {
                 "Set manager-2 up for staging (config/nginx/setup-host.sh)"
             ]
         );
-        assert!(!steps.iter().any(|s| s.contains("database")), "{steps:?}");
+        assert!(!steps.iter().any(|s| s.contains("setup-database.sh")), "{steps:?}");
+        assert_eq!(steps.iter().filter(|s| s.starts_with("Check that the database")).count(), 2, "{steps:?}");
         assert_eq!(steps.iter().filter(|s| s.starts_with("Log deploy on")).count(), 2, "{steps:?}");
     }
 }

@@ -79,12 +79,20 @@ fn setup() -> Suite {
     let home = fleet.dir.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config), ("HOME", &home)]);
-    // The managers, set up as an operator sets them up; then the external database's login in
-    // each one's env file (a deploy through any of them reads it there).
-    x.ok(&["setup", "staging", "--no-deploy"]);
+    // The external database's login in each manager's env file (a deploy through any of them
+    // reads it there), written first, as an operator fills it in; then the managers set up as an
+    // operator sets them up: setup keeps each env file and checks it logs in.
     for host in &fleet.hosts[..NODES] {
+        fleet.exec(&host.name, None, &["install", "-d", "/etc/recordsponge"], None).unwrap();
         let file = ["dd", "of=/etc/recordsponge/staging.env", "status=none"];
         fleet.exec(&host.name, None, &file, Some(&env_text)).unwrap();
+    }
+    let setup = x.ok(&["setup", "staging", "--no-deploy"]);
+    let checked = setup.out.matches("Check that the database /etc/recordsponge/staging.env names on").count();
+    assert_eq!(checked, NODES, "{}", setup.out);
+    for host in &fleet.hosts[..NODES] {
+        let kept = fleet.exec(&host.name, None, &["cat", "/etc/recordsponge/staging.env"], None).unwrap();
+        assert_eq!(kept, env_text, "setup changed {}'s env file", host.name);
     }
     Suite { fleet, x, repository, secret, worst: Default::default() }
 }

@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::ssh::words;
 use super::target::Target;
 use crate::checks::Check;
-use crate::cmd::sh;
+use crate::cmd::{sh, Cmd};
 use crate::plan::{Action, Decided, Decision, Plan};
 use crate::project::Project;
 
@@ -37,11 +37,9 @@ fn client(p: &Project, t: &Target, env: &str, writes: bool, argv: &[&str]) -> Ve
 /// the host, as a release would (its values never leave the host): what `doctor ENV` checks of
 /// a database `setup` made, or an external one.
 pub fn logs_in(p: &Project, t: &Target) -> Check {
-    let mut run = words(&["docker", "run", "--rm", "--env", "PGCONNECT_TIMEOUT=5", "--env-file", &t.env.env_file]);
-    run.extend(words(&[&p.config.backups.image, "psql", "-X", "-q", "-c", "SELECT 1"]));
     Check::Probe {
         what: format!("the database {} names logs in, from a container on {}", t.env.env_file, t.host),
-        probe: t.ssh(p, &run),
+        probe: login(p, t, &t.host),
         line: None,
         fix: format!(
             "correct PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD in {} on {} (`cargo xtask setup {}` \
@@ -49,6 +47,14 @@ pub fn logs_in(p: &Project, t: &Target) -> Check {
             t.env.env_file, t.host, t.name
         ),
     }
+}
+
+/// A login to the database the env file names, from a throwaway container of the client image
+/// on `host` (the environment's, or another manager of its Swarm), as the deploy user.
+pub fn login(p: &Project, t: &Target, host: &str) -> Cmd {
+    let mut run = words(&["docker", "run", "--rm", "--env", "PGCONNECT_TIMEOUT=5", "--env-file", &t.env.env_file]);
+    run.extend(words(&[&p.config.backups.image, "psql", "-X", "-q", "-c", "SELECT 1"]));
+    super::ssh::ssh(p, host, &run)
 }
 
 /// What a backup needs on the host: its directory, writable by the deploy user.
