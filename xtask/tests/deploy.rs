@@ -640,11 +640,10 @@ fn checks_that_tell_the_truth(s: &Suite) {
     assert!(doctor.stdout.contains("1 environment not set up"), "{}", doctor.stdout);
     assert!(!doctor.stdout.contains("prod.upstream.conf"), "prod's checks ran:\n{}", doctor.stdout);
     assert!(!s.xtask(&["doctor", "prod"]).ok, "doctor prod passed where prod is not set up");
-    root(&["mv", "/root/prod.env", "/etc/recordsponge/prod.env"]);
 
-    // An operator's machine, without the dev stack: a check only the dev stack's commands need
-    // (its backend's port, taken by another program) is said, not failed; with a dev stack here
-    // (a volume of its compose project), it fails.
+    // On that host, from an operator's machine, without the dev stack: a check only the dev
+    // stack's commands need (its backend's port, taken by another program) is said, not failed;
+    // with a dev stack here (a volume of its compose project), it fails.
     let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let mut operator = Config::load(&s.x.config).unwrap();
@@ -663,6 +662,7 @@ fn checks_that_tell_the_truth(s: &Suite) {
     common::docker(&["volume", "rm", &volume]);
     assert!(!doctor.ok && doctor.stdout.contains(&format!("FAILED  port {port} is free")), "{}", doctor.out);
     drop(taken);
+    root(&["mv", "/root/prod.env", "/etc/recordsponge/prod.env"]);
 
     // The upstream drifts to a port where nothing listens.
     let now = s.serving();
