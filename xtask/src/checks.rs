@@ -54,14 +54,20 @@ pub enum Check {
     Confirm { prompt: String },
 }
 
-/// The function of a `Check::Judged`: the probes' outputs in, what is wrong out.
-pub type Judging = dyn Fn(&[String]) -> Result<(), String> + Send + Sync;
+/// The function of a `Check::Judged`: the probes' outputs in, what is wrong out (or, when
+/// nothing is, what `doctor` says beside `ok`, often nothing).
+pub type Judging = dyn Fn(&[String]) -> Result<String, String> + Send + Sync;
 
 /// A named judge of probes' outputs.
 pub type Judge = Named<Judging>;
 
 impl Judge {
     pub fn new(what: &str, judge: impl Fn(&[String]) -> Result<(), String> + Send + Sync + 'static) -> Judge {
+        Judge::noting(what, move |outputs| judge(outputs).map(|()| String::new()))
+    }
+
+    /// A judge that says what it found when nothing is wrong (a certificate's days left).
+    pub fn noting(what: &str, judge: impl Fn(&[String]) -> Result<String, String> + Send + Sync + 'static) -> Judge {
         Named { what: what.to_string(), call: std::sync::Arc::new(judge) }
     }
 }
@@ -120,6 +126,21 @@ impl Check {
 
     /// Verifies the precondition. `yes` answers confirmations.
     pub fn verify(&self, yes: bool) -> Result<(), Failure> {
+        self.verify_noting(yes).map(drop)
+    }
+
+    /// `verify`, and what a judge found when nothing is wrong (empty for most checks).
+    pub fn verify_noting(&self, yes: bool) -> Result<String, Failure> {
+        if let Check::Judged { what, probes, judge, fix } = self {
+            let outputs: Result<Vec<String>, String> = probes.iter().map(output).collect();
+            return outputs
+                .and_then(|outputs| (judge.call)(&outputs))
+                .or_else(|why| fail(format!("{what}: no ({why})"), fix.as_str()).map(|()| String::new()));
+        }
+        self.verify_plain(yes).map(|()| String::new())
+    }
+
+    fn verify_plain(&self, yes: bool) -> Result<(), Failure> {
         match self {
             Check::Tool { program, version, min, fix } => verify_tool(program, version, *min, fix),
             Check::Probe { what, probe, line, fix } => verify_probe(what, probe, line.as_deref(), fix),
@@ -129,13 +150,7 @@ impl Check {
                 Some(service),
                 "start the stack: `cargo xtask up` (on a fresh checkout: `cargo xtask new`)",
             ),
-            Check::Judged { what, probes, judge, fix } => {
-                let outputs: Result<Vec<String>, String> = probes.iter().map(output).collect();
-                match outputs.and_then(|outputs| (judge.call)(&outputs)) {
-                    Ok(()) => Ok(()),
-                    Err(why) => fail(format!("{what}: no ({why})"), fix.as_str()),
-                }
-            }
+            Check::Judged { .. } => self.verify_noting(yes).map(drop),
             Check::NpmScript { package, script, command } => verify_npm_script(package, script, command),
             Check::Guarded { guard, check } => guard.verify(yes).and_then(|()| check.verify(yes)),
             Check::Reach { host, probe, fix } => match output(probe) {
@@ -261,16 +276,17 @@ const AT_ONCE: usize = 8;
 /// Verifies independent checks at once, `AT_ONCE` at a time (most wait on a program: docker,
 /// compose, ssh), so a plan that cannot succeed is refused in about the time of its slowest
 /// checks. No confirmations here. The hosts (reached with `ssh`) are checked first, then the
-/// rest; a check that needs a host that cannot be reached is not run (None).
-pub fn verify_all(checks: &[&Check]) -> Vec<Option<Result<(), Failure>>> {
-    let at_once = |indices: &[usize]| -> Vec<(usize, Result<(), Failure>)> {
+/// rest; a check that needs a host that cannot be reached is not run (None). What a judge found
+/// is beside each success.
+pub fn verify_all(checks: &[&Check]) -> Vec<Option<Result<String, Failure>>> {
+    let at_once = |indices: &[usize]| -> Vec<(usize, Result<String, Failure>)> {
         let next = AtomicUsize::new(0);
         let done = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             for _ in 0..AT_ONCE.min(indices.len()) {
                 scope.spawn(|| {
                     while let Some(&i) = indices.get(next.fetch_add(1, Ordering::SeqCst)) {
-                        let result = checks[i].verify(false);
+                        let result = checks[i].verify_noting(false);
                         done.lock().expect("a check panicked").push((i, result));
                     }
                 });

@@ -29,8 +29,8 @@ pub fn check_all(plan: &Plan, opts: &Options) -> Result<()> {
     let mut skipped = 0;
     for (check, result) in others.iter().zip(checks::verify_all(&others)) {
         match result {
-            Some(Ok(())) if opts.verbose => eprintln!("  ok   {}", check.describe()),
-            Some(Ok(())) => {}
+            Some(Ok(_)) if opts.verbose => eprintln!("  ok   {}", check.describe()),
+            Some(Ok(_)) => {}
             Some(Err(failure)) => failures.push(failure),
             None => skipped += 1,
         }

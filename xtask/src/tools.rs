@@ -62,7 +62,8 @@ pub fn doctor(
     let results = crate::checks::verify_all(&checks.iter().map(|needed| needed.check).collect::<Vec<_>>());
     for (Needed { check, users, dev_only: for_dev }, result) in checks.iter().zip(results) {
         match result {
-            Some(Ok(())) => println!("ok      {}", check.describe()),
+            Some(Ok(found)) if found.is_empty() => println!("ok      {}", check.describe()),
+            Some(Ok(found)) => println!("ok      {} ({found})", check.describe()),
             None => {
                 println!("SKIPPED {} ({} cannot be reached)", check.describe(), check.ssh_host().unwrap_or("its host"))
             }

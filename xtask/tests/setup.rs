@@ -179,12 +179,15 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     // doctor checks what setup made: the database logs in, the certificate has days left.
     let doctor = x.ok(&["doctor", "staging"]);
     for ok in [
-        format!("ok      the certificate nginx serves on {host} for {domain} has 14 days left or more"),
+        format!("ok      the certificate nginx serves on {host} for {domain} has 14 days left or more ("),
         format!("ok      the database /etc/recordsponge/staging.env names logs in, from a container on {host}"),
         format!("ok      staging serves through nginx (https://{domain}/api/version)"),
     ] {
         assert!(doctor.stdout.contains(&ok), "doctor should say `{ok}`:\n{}", doctor.stdout);
     }
+    let days = doctor.stdout.split(" has 14 days left or more (").nth(1).and_then(|rest| rest.split(' ').next());
+    let days: i64 = days.and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("no days left:\n{}", doctor.stdout));
+    assert!(days >= 14, "{days} days left");
 
     // Again: nothing changes, not even a deploy.
     let third = x.ok(&["setup", "staging"]);

@@ -121,7 +121,9 @@ fn certificate(p: &Project, t: &Target) -> Check {
     Check::Judged {
         what: format!("the certificate nginx serves on {} for {domain} has {} days left or more", t.host, nginx::CERTIFICATE_DAYS),
         probes: vec![t.ssh(p, &nginx::certificate_end(&domain))],
-        judge: Judge::new("the days between the certificate's end and now", |out| nginx::certificate_days(&out[0]).map(drop)),
+        judge: Judge::noting("the days between the certificate's end and now", |out| {
+            nginx::certificate_days(&out[0]).map(|days| format!("{days} days left"))
+        }),
         fix: format!(
             "on {}, as root: `certbot renew` (its log says why the automatic renewal failed), or `cargo xtask setup {}`",
             t.host, t.name
