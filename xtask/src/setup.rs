@@ -24,7 +24,7 @@ use crate::project::Project;
 use crate::remote::db;
 use crate::remote::log::parse_log;
 use crate::remote::ssh::{scp, ssh, words};
-use crate::remote::target::Target;
+use crate::remote::target::{ssh_tool, Target};
 
 /// Where the setup files go on the host: a directory of the admin's (its home's), which only
 /// the admin may read.
@@ -184,15 +184,7 @@ fn certificate(p: &Project, t: &Target, m: &Machine, plan: &mut Plan) {
 
 /// What this machine must have: ssh, and a registry login to pass on.
 fn local_checks(p: &Project) -> Vec<Check> {
-    vec![
-        Check::Tool {
-            program: "ssh".into(),
-            version: p.cmd("ssh").arg("-V"),
-            min: None,
-            fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
-        },
-        Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) },
-    ]
+    vec![ssh_tool(p), Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) }]
 }
 
 /// What must hold of a machine before anything changes: the admin's login (and sudo), the

@@ -86,16 +86,21 @@ pub fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 
+/// OpenSSH's client is on PATH.
+pub fn ssh_tool(p: &Project) -> Check {
+    Check::Tool {
+        program: "ssh".into(),
+        version: p.cmd("ssh").arg("-V"),
+        min: None,
+        fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
+    }
+}
+
 /// The host answers over ssh without prompts and runs docker.
 pub fn reach_checks(p: &Project, t: &Target) -> Vec<Check> {
     let host = &t.host;
     vec![
-        Check::Tool {
-            program: "ssh".into(),
-            version: p.cmd("ssh").arg("-V"),
-            min: None,
-            fix: "install OpenSSH (Debian/Ubuntu: `sudo apt-get install openssh-client`; Windows: the OpenSSH client feature)".into(),
-        },
+        ssh_tool(p),
         Check::Reach {
             host: host.clone(),
             probe: t.ssh(p, &["true"]),
