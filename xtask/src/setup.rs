@@ -80,6 +80,9 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
             );
         }
         plan.checks(checks(p, &t, &m, *http_only));
+        if t.env.database == DatabaseAt::Host && machines.is_empty() {
+            plan.check(env_file_check(p, &t, &m));
+        }
         set_up(p, &t, &m, *http_only, &mut plan);
         machines.push(m);
     }
@@ -261,6 +264,37 @@ fn checks(p: &Project, t: &Target, m: &Machine, http_only: bool) -> Vec<Check> {
     checks
 }
 
+/// The environment's env file on the host is new, or one `setup-database.sh` keeps (its
+/// PGPASSWORD set: that step checks it logs in): one that names a database but no password is
+/// refused before anything changes. Judged by which settings are empty (no value leaves the
+/// host).
+fn env_file_check(p: &Project, t: &Target, m: &Machine) -> Check {
+    let file = &t.env.env_file;
+    let script =
+        r#"test ! -e "$0" || awk -F= '/^[A-Za-z_][A-Za-z0-9_]*=/ { print $1, ($2 == "" ? "empty" : "set") }' "$0""#;
+    Check::Judged {
+        what: format!("{file} on {} is new, or names its database with a password", m.host),
+        probes: vec![m.as_root(p, &words(&["sh", "-c", script, file]))],
+        judge: Judge::new("which of its settings are empty", |out| env_file_fits(&out[0])),
+        fix: format!(
+            "on {}, as root: `sudoedit {file}`: fill in PGPASSWORD (a database of your own), or empty PGHOST to have \
+             setup make the database",
+            m.host
+        ),
+    }
+}
+
+/// From `KEY set|empty` lines (the last of a key counts): refused when PGHOST is set and
+/// PGPASSWORD is not.
+fn env_file_fits(states: &str) -> Result<(), String> {
+    let state =
+        |key: &str| states.lines().rev().filter_map(|l| l.split_once(' ')).find(|(k, _)| *k == key).map(|(_, s)| s);
+    match (state("PGHOST"), state("PGPASSWORD")) {
+        (Some("set"), None | Some("empty")) => Err("it sets PGHOST but no PGPASSWORD".into()),
+        _ => Ok(()),
+    }
+}
+
 /// The user the admin's ssh destination logs in as.
 fn admin_user(p: &Project, admin: &str) -> String {
     match p.facts.ssh_users.get(admin) {
@@ -375,6 +409,17 @@ mod tests {
         assert_eq!(port_free(ss, 443), Err("caddy listens on [::]:443, not nginx".into()));
         // A longer port that ends the same is another port.
         assert_eq!(port_free("LISTEN 0 5 0.0.0.0:1080 0.0.0.0:* users:((\"squid\",pid=1,fd=1))", 80), Ok(()));
+    }
+
+    #[test]
+    fn an_env_file_that_names_a_database_without_its_password_is_refused() {
+        assert_eq!(env_file_fits(""), Ok(()), "no env file yet");
+        assert_eq!(env_file_fits("PGHOST empty\nPGPASSWORD empty\nTIER set\n"), Ok(()), "setup-host.sh's new one");
+        assert_eq!(env_file_fits("PGHOST set\nPGPASSWORD set\n"), Ok(()), "filled in: checked by a login later");
+        let refused = Err("it sets PGHOST but no PGPASSWORD".to_string());
+        assert_eq!(env_file_fits("PGHOST set\nPGPASSWORD empty\n"), refused);
+        assert_eq!(env_file_fits("PGHOST set\n"), refused);
+        assert_eq!(env_file_fits("PGHOST set\nPGPASSWORD set\nPGPASSWORD empty\n"), refused, "the last line counts");
     }
 
     #[test]

@@ -75,6 +75,17 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a dry run made the deploy user");
     let without_keys = x.run(&["setup", "staging", "--no-deploy", "--keys", "/nonexistent.pub"]);
     refused(&without_keys, "setup without its keys file", "is missing: /nonexistent.pub");
+    // An env file there already that names a database but not its password: refused, nothing
+    // changed (no package, no user).
+    on_host(&["install", "-d", "/etc/recordsponge"]);
+    fleet
+        .exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some("PGHOST=db.example.org\n"))
+        .unwrap();
+    let half_filled = x.run(&["setup", "staging", "--no-deploy"]);
+    refused(&half_filled, "setup over an env file without PGPASSWORD", "it sets PGHOST but no PGPASSWORD");
+    assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a refused setup made the deploy user");
+    assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), "PGHOST=db.example.org\n");
+    on_host(&["rm", "-r", "/etc/recordsponge"]);
 
     // The host, set up: the deploy user logs in with the key ssh uses for the host.
     let first = x.ok(&["setup", "staging", "--no-deploy"]);
