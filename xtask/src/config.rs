@@ -290,10 +290,15 @@ impl Environment {
         std::iter::once(&self.host).chain(&self.managers).collect()
     }
 
-    /// The ssh destination `setup` logs in to `host` as: the admin (root) at its machine.
+    /// The user `setup` logs in as: `admin`, else root.
+    pub fn admin_user(&self) -> &str {
+        self.admin.as_deref().unwrap_or("root")
+    }
+
+    /// The ssh destination `setup` logs in to `host` as: the admin at its machine.
     pub fn admin_at(&self, host: &str) -> String {
         let machine = host.rsplit('@').next().unwrap_or(host);
-        format!("{}@{machine}", self.admin.as_deref().unwrap_or("root"))
+        format!("{}@{machine}", self.admin_user())
     }
 
     /// The name the nginx site answers: `domain`, else the host of `check_url`.

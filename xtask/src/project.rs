@@ -107,10 +107,7 @@ impl Facts {
         let (mut ssh_users, mut ssh_machines) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
         let mut ssh_keys = std::collections::BTreeMap::new();
         let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).map(PathBuf::from);
-        let admins: Vec<String> =
-            config.environments.values().flat_map(|e| e.machines().into_iter().map(|m| e.admin_at(m))).collect();
-        let hosts =
-            config.environments.values().flat_map(|e| std::iter::once(&e.host).chain(&e.managers)).chain(&admins);
+        let hosts = config.environments.values().flat_map(|e| std::iter::once(&e.host).chain(&e.managers));
         for host in hosts.filter(|_| remote) {
             let resolved = sh.as_ref().and_then(|sh| read(xshell::cmd!(sh, "ssh {ssh_config...} -G {host}")));
             let setting =
@@ -503,11 +500,7 @@ pub fn fixture() -> Project {
             machine: "laptop".into(),
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
-            ssh_users: [
-                ("recordsponge".to_string(), "deploy".to_string()),
-                ("root@recordsponge".to_string(), "root".to_string()),
-            ]
-            .into(),
+            ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
             ssh_keys: [("recordsponge".to_string(), PathBuf::from("/home/dev/.ssh/id_ed25519.pub"))].into(),
             xtask: vec![
                 "/src/recordsponge/target/debug/xtask".into(),

@@ -37,6 +37,8 @@ struct Machine {
     host: String,
     /// `ADMIN@MACHINE`.
     admin: String,
+    /// ADMIN: root, or a user that may sudo.
+    admin_user: String,
     /// The user the deploy's alias logs in as.
     user: String,
     keys: PathBuf,
@@ -45,7 +47,7 @@ struct Machine {
 impl Machine {
     /// `remote`, run as root on the machine (through `sudo -n` for an admin who is not root).
     fn as_root(&self, p: &Project, remote: &[String]) -> Cmd {
-        let sudo = if admin_user(p, &self.admin) == "root" { vec![] } else { words(&["sudo", "-n"]) };
+        let sudo = if self.admin_user == "root" { vec![] } else { words(&["sudo", "-n"]) };
         ssh(p, &self.admin, &[sudo, remote.to_vec()].concat())
     }
 }
@@ -67,10 +69,11 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         let m = Machine {
             host: host.clone(),
             admin: t.env.admin_at(host),
+            admin_user: t.env.admin_user().to_string(),
             user: p.facts.ssh_users.get(host).cloned().unwrap_or_else(|| "DEPLOY_USER".into()),
             keys: keys.clone().or_else(|| p.facts.ssh_keys.get(host).cloned()).unwrap_or_else(|| "KEYS.pub".into()),
         };
-        if m.user == "root" || m.user == admin_user(p, &m.admin) {
+        if m.user == "root" || m.user == m.admin_user {
             bail!(
                 "{env}'s host `{host}` logs in as {}, the admin: deploys need a user of their own (in the `docker` \
                  group, with sudo for nginx alone).\n  fix: name the deploy user in the configuration, `deploy@{}` \
@@ -203,14 +206,14 @@ fn checks(p: &Project, t: &Target, m: &Machine, http_only: bool) -> Vec<Check> {
              admin user as `admin` in [environments.{env}] of the configuration"
         ),
     }];
-    if admin_user(p, admin) != "root" {
+    if m.admin_user != "root" {
         checks.push(Check::Probe {
             what: format!("{admin} may sudo without a password"),
             probe: ssh(p, admin, &["sudo", "-n", "true"]),
             line: None,
             fix: format!(
                 "on {host}, as root: `echo '{} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin` (or `admin = \"root\"` in [environments.{env}])",
-                admin_user(p, admin)
+                m.admin_user
             ),
         });
     }
@@ -292,14 +295,6 @@ fn env_file_fits(states: &str) -> Result<(), String> {
     match (state("PGHOST"), state("PGPASSWORD")) {
         (Some("set"), None | Some("empty")) => Err("it sets PGHOST but no PGPASSWORD".into()),
         _ => Ok(()),
-    }
-}
-
-/// The user the admin's ssh destination logs in as.
-fn admin_user(p: &Project, admin: &str) -> String {
-    match p.facts.ssh_users.get(admin) {
-        Some(user) => user.clone(),
-        None => admin.split_once('@').map(|(user, _)| user.to_string()).unwrap_or_default(),
     }
 }
 
@@ -432,8 +427,7 @@ mod tests {
         assert_eq!(admins, ["root@recordsponge", "root@manager-2"]);
         staging.admin = Some("ops".into());
         assert_eq!(staging.admin_at("manager-2"), "ops@manager-2");
-        assert_eq!(admin_user(&p, "ops@recordsponge"), "ops");
-        assert_eq!(admin_user(&p, "root@recordsponge"), "root");
+        assert_eq!(staging.admin_user(), "ops");
     }
 
     #[test]

@@ -31,11 +31,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
             machine: "laptop".into(),
             pid: 4242,
             ssh_sockets: Some(PathBuf::from("/home/dev/.ssh")),
-            ssh_users: [
-                ("recordsponge".to_string(), "deploy".to_string()),
-                ("root@recordsponge".to_string(), "root".to_string()),
-            ]
-            .into(),
+            ssh_users: [("recordsponge".to_string(), "deploy".to_string())].into(),
             ssh_keys: [("recordsponge".to_string(), PathBuf::from("/home/dev/.ssh/id_ed25519.pub"))].into(),
             xtask: ["/srv/recordsponge/target/debug/xtask", "--config", "/srv/recordsponge/config/recordsponge.toml"]
                 .map(String::from)
