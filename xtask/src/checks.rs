@@ -52,6 +52,8 @@ pub enum Check {
     GitBranch { root: PathBuf, branch: String },
     /// The user agrees to something that destroys data (asked on a terminal, else `--yes`).
     Confirm { prompt: String },
+    /// This process's stdin holds `what` (a secret, read once, never printed: `stdin_secret`).
+    Stdin { what: String, fix: String },
 }
 
 /// The function of a `Check::Judged`: the probes' outputs in, what is wrong out (or, when
@@ -121,6 +123,7 @@ impl Check {
             Check::GitClean { .. } => "the git working tree is clean".to_string(),
             Check::GitBranch { branch, .. } => format!("git HEAD is on branch {branch}"),
             Check::Confirm { prompt } => format!("confirmed: {prompt} (asked on a terminal, or --yes)"),
+            Check::Stdin { what, .. } => format!("{what} is on stdin"),
         }
     }
 
@@ -166,8 +169,33 @@ impl Check {
             Check::GitClean { root } => verify_clean(root),
             Check::GitBranch { root, branch } => verify_branch(root, branch),
             Check::Confirm { prompt } => confirm(prompt, yes),
+            Check::Stdin { what, fix } => match stdin_secret() {
+                Ok(_) => Ok(()),
+                Err(why) => fail(format!("{what} is not on stdin: {why}"), fix.as_str()),
+            },
         }
     }
+}
+
+/// This process's stdin, read to its end the first time it is asked for (a password piped in,
+/// without its last line break): an error when stdin is a terminal (a secret is piped, never
+/// typed where it shows) or holds nothing.
+pub fn stdin_secret() -> Result<&'static str, String> {
+    static SECRET: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let read = || {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            return Err("stdin is a terminal".to_string());
+        }
+        let text = std::io::read_to_string(std::io::stdin()).map_err(|e| format!("cannot read stdin ({e})"))?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.is_empty() {
+            return Err("stdin is empty".to_string());
+        }
+        Ok(text.to_string())
+    };
+    SECRET.get_or_init(read).as_deref().map_err(Clone::clone)
 }
 
 /// `probe` succeeds (and, with `line`, prints that line).

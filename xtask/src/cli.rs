@@ -296,6 +296,11 @@ pub enum Setup {
         /// Set the host up only: no first deploy
         #[arg(long)]
         no_deploy: bool,
+        /// Log the deploy user in to the registry as USER with the password (or access token) on
+        /// stdin, instead of with your own login: a token that may only pull, say. Passed even
+        /// where a login works (a new token replaces the old)
+        #[arg(long, value_name = "USER")]
+        registry_user: Option<String>,
     },
 }
 

@@ -137,10 +137,21 @@ pub enum Action {
     Fs(Fs),
     /// Prints a message.
     Say(String),
-    /// Hands this machine's login to `registry` (`docker login`'s, from the Docker client
-    /// configuration or its credential helper) to `cmd`, a `docker login --password-stdin` on a
-    /// host: its user as `%{registry_user}`, its password on stdin. Neither is printed.
-    PassLogin { registry: String, cmd: Cmd },
+    /// Hands a login to `registry` to `cmd`, a `docker login --password-stdin` on a host: its
+    /// password on the program's stdin, never printed, and for this machine's own login its user
+    /// as `%{registry_user}`.
+    PassLogin { registry: String, from: LoginFrom, cmd: Cmd },
+}
+
+/// Whose login `Action::PassLogin` hands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFrom {
+    /// This machine's (`docker login`'s, from the Docker client configuration or its credential
+    /// helper).
+    Yours,
+    /// A password this process read on its stdin (`checks::stdin_secret`), for the user `cmd`
+    /// names.
+    Stdin,
 }
 
 impl Action {
@@ -439,8 +450,12 @@ impl Plan {
                     let _ = writeln!(out, "{pad}{line}");
                 }
             }
-            Action::PassLogin { registry, cmd } => {
+            Action::PassLogin { registry, from: LoginFrom::Yours, cmd } => {
                 let _ = writeln!(out, "{pad}your login to {registry} as %{{registry_user}}, its password on stdin:");
+                self.render_cmd(out, cmd, indent);
+            }
+            Action::PassLogin { registry, from: LoginFrom::Stdin, cmd } => {
+                let _ = writeln!(out, "{pad}the password to {registry} read from stdin, on its stdin:");
                 self.render_cmd(out, cmd, indent);
             }
             Action::Say(text) => {

@@ -12,7 +12,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::checks::{self, Check, Failure};
 use crate::cmd::{Cmd, Vars};
 use crate::interrupt::interrupted;
-use crate::plan::{Action, Alternative, Expect, Fs, Hold, Judge, Plan, Probe, ServiceExec, Step, Verdict, Wait, POLL};
+use crate::plan::{
+    Action, Alternative, Expect, Fs, Hold, Judge, LoginFrom, Plan, Probe, ServiceExec, Step, Verdict, Wait, POLL,
+};
 use crate::process::{self, Background, Held};
 
 pub struct Options {
@@ -272,11 +274,20 @@ impl Run<'_> {
                 println!("{}", self.vars.fill(text)?);
                 Ok(())
             }
-            Action::PassLogin { registry, cmd } => {
-                let login = checks::registry_login(registry).map_err(|f| anyhow!("{}\n  fix: {}", f.problem, f.fix))?;
-                self.vars.set("registry_user", login.user);
+            Action::PassLogin { registry, from, cmd } => {
+                let secret = match from {
+                    LoginFrom::Yours => {
+                        let login =
+                            checks::registry_login(registry).map_err(|f| anyhow!("{}\n  fix: {}", f.problem, f.fix))?;
+                        self.vars.set("registry_user", login.user);
+                        login.secret
+                    }
+                    LoginFrom::Stdin => {
+                        checks::stdin_secret().map_err(|why| anyhow!("no password: {why}"))?.to_string()
+                    }
+                };
                 let mut cmd = cmd.resolve(&self.vars)?;
-                cmd.stdin = Some(login.secret);
+                cmd.stdin = Some(secret);
                 self.run_cmd(&cmd, title)
             }
         }

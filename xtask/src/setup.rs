@@ -19,12 +19,12 @@ use crate::checks::{registry_of, Check, Judge};
 use crate::cli::Setup;
 use crate::cmd::{sh, Cmd};
 use crate::config::{DatabaseAt, Engine};
-use crate::plan::{Action, Decided, Decision, Plan};
+use crate::plan::{Action, Decided, Decision, LoginFrom, Plan};
 use crate::project::Project;
-use crate::remote::db;
 use crate::remote::log::parse_log;
 use crate::remote::ssh::{scp, ssh, words};
 use crate::remote::target::{ssh_tool, Target};
+use crate::remote::{db, docker};
 
 /// Where the setup files go on the host: a directory of the admin's (its home's), which only
 /// the admin may read.
@@ -53,7 +53,7 @@ impl Machine {
 }
 
 pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
-    let Setup::Setup { env, keys, http_only, no_deploy } = command;
+    let Setup::Setup { env, keys, http_only, no_deploy, registry_user } = command;
     let t = Target::new(p, env)?;
     if t.env.engine == Engine::Swarm && t.env.database == DatabaseAt::Host {
         bail!(
@@ -63,7 +63,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         );
     }
     let mut plan = p.plan();
-    plan.checks(local_checks(p));
+    plan.checks(local_checks(p, registry_user.as_deref()));
     let mut machines = Vec::new();
     for host in t.env.machines() {
         let m = Machine {
@@ -86,7 +86,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         if t.env.database == DatabaseAt::Host && machines.is_empty() {
             plan.check(env_file_check(p, &t, &m));
         }
-        set_up(p, &t, &m, *http_only, &mut plan);
+        set_up(p, &t, &m, *http_only, registry_user.as_deref(), &mut plan);
         machines.push(m);
     }
     if t.env.database == DatabaseAt::Host {
@@ -113,7 +113,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
 
 /// A machine's part: the setup files copied into the admin's home, setup-host.sh run there, and
 /// the deploy user's registry login.
-fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, plan: &mut Plan) {
+fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, registry_user: Option<&str>, plan: &mut Plan) {
     let keys_copy = format!("{DIR}/deploy-keys.pub");
     let mut copies = vec![
         Action::Run(ssh(p, &m.admin, &["install", "-d", "-m", "700", DIR]).quiet()),
@@ -147,7 +147,7 @@ fn set_up(p: &Project, t: &Target, m: &Machine, http_only: bool, plan: &mut Plan
             Action::Run(m.as_root(p, &host)),
         );
     }
-    registry_login(p, m, plan);
+    registry_login(p, t, m, registry_user, plan);
     if t.env.database == DatabaseAt::External {
         plan.step(
             &format!("Check that the database {} names on {} logs in (from a container there)", t.env.env_file, m.host),
@@ -188,9 +188,20 @@ fn certificate(p: &Project, t: &Target, m: &Machine, plan: &mut Plan) {
     );
 }
 
-/// What this machine must have: ssh, and a registry login to pass on.
-fn local_checks(p: &Project) -> Vec<Check> {
-    vec![ssh_tool(p), Check::RegistryLogin { registry: registry_of(&p.config.deploy.repository) }]
+/// What this machine must have: ssh, and a registry login to pass on (yours, or for
+/// `--registry-user USER` the password on stdin).
+fn local_checks(p: &Project, registry_user: Option<&str>) -> Vec<Check> {
+    let registry = registry_of(&p.config.deploy.repository);
+    let login = match registry_user {
+        None => Check::RegistryLogin { registry },
+        Some(user) => Check::Stdin {
+            what: format!("the password of {user} at {registry} (--registry-user)"),
+            fix: format!(
+                "pipe it in, from where you keep it: `printf '%s' \"$TOKEN\" | cargo xtask setup ENV --registry-user {user}`"
+            ),
+        },
+    };
+    vec![ssh_tool(p), login]
 }
 
 /// What must hold of a machine before anything changes: the admin's login (and sudo), the
@@ -241,16 +252,7 @@ fn checks(p: &Project, t: &Target, m: &Machine, http_only: bool) -> Vec<Check> {
         });
     }
     if wants_tls(t, http_only) {
-        let domain = t.env.domain();
-        checks.push(Check::Probe {
-            what: format!("{domain} resolves on {host} (the ACME server checks it serves there)"),
-            probe: ssh(p, admin, &["getent", "ahosts", &domain]),
-            line: None,
-            fix: format!(
-                "point {domain}'s DNS at {host} (an A record), or set `domain` in [environments.{env}]; behind \
-                 another TLS proxy: `--http-only`"
-            ),
-        });
+        checks.push(dns_check(p, t, m));
     }
     if !p.config.tls.ca.is_empty() && wants_tls(t, http_only) {
         checks.push(Check::File {
@@ -265,6 +267,34 @@ fn checks(p: &Project, t: &Target, m: &Machine, http_only: bool) -> Vec<Check> {
         fix: format!("give `--keys FILE` (public keys, one a line), or an `IdentityFile` with its `.pub` beside it in the `Host {host}` block of your ssh config"),
     });
     checks
+}
+
+/// The domain (of a site that gets a certificate) points at the machine: the ACME server checks
+/// that the site serves there.
+fn dns_check(p: &Project, t: &Target, m: &Machine) -> Check {
+    let (env, host, admin) = (&t.name, &m.host, &m.admin);
+    let domain = t.env.domain();
+    // The name ssh reaches the machine by (`ssh -G`'s hostname): an address, or a name
+    // that, when it is the domain, reaches the host the domain names.
+    let reached = p.facts.ssh_machines.get(host).and_then(|m| m.rsplit_once(':')).map(|(name, _)| name.to_string());
+    let reached = reached.unwrap_or_else(|| host.rsplit('@').next().unwrap_or(host).to_string());
+    let judged = (domain.clone(), host.clone(), reached);
+    Check::Judged {
+        what: format!("{domain} points at {host} (the ACME server checks that it serves there)"),
+        probes: vec![
+            ssh(p, admin, &["sh", "-c", "getent ahosts \"$0\" || true", &domain]),
+            ssh(p, admin, &["hostname", "-I"]),
+        ],
+        judge: Judge::new("the domain's addresses, from the host, against the host's own", move |out| {
+            let (domain, host, reached) = &judged;
+            points_at(domain, &out[0], &out[1], host, reached)
+        }),
+        fix: format!(
+            "point {domain}'s DNS (A and AAAA records) at {host}, or set `domain` in [environments.{env}]; a host \
+             behind NAT: reach it by that name (`HostName {domain}` in the `Host {host}` block of your ssh config); \
+             behind another TLS proxy: `--http-only`"
+        ),
+    }
 }
 
 /// The environment's env file on the host is new, or one `setup-database.sh` keeps (its
@@ -298,6 +328,31 @@ fn env_file_fits(states: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the domain's addresses (`getent ahosts`, as the host resolves it) name the host: one
+/// of its own addresses (`hostname -I`, loopback aside), or the address ssh reaches it at (not
+/// a loopback one), or the domain is the name ssh reaches it by (`reached`: behind NAT, its own
+/// addresses are private ones).
+fn points_at(domain: &str, resolved: &str, own: &str, host: &str, reached: &str) -> Result<(), String> {
+    let mut addresses: Vec<&str> = resolved.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    addresses.dedup();
+    if addresses.is_empty() {
+        return Err(format!("{domain} does not resolve on {host}"));
+    }
+    let ip = |a: &str| a.parse::<std::net::IpAddr>().ok();
+    let mut mine: Vec<std::net::IpAddr> = own.split_whitespace().filter_map(ip).collect();
+    // (A loopback address ssh reaches is a tunnel's end: it says nothing of where the host is.)
+    mine.extend(ip(reached.trim_start_matches('[').trim_end_matches(']')).filter(|a| !a.is_loopback()));
+    if reached.eq_ignore_ascii_case(domain) || addresses.iter().filter_map(|a| ip(a)).any(|a| mine.contains(&a)) {
+        return Ok(());
+    }
+    let mine: Vec<String> = mine.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "{domain} resolves to {}, none of them {host}'s ({}; ssh reaches it as {reached})",
+        addresses.join(", "),
+        if mine.is_empty() { "no address".to_string() } else { mine.join(", ") }
+    ))
+}
+
 /// setup-host.sh's `--env NAME=DOMAIN@HTTP_PORT`.
 fn site(t: &Target) -> String {
     format!("{}={}@{}", t.name, t.env.domain(), t.env.http_port)
@@ -318,39 +373,91 @@ fn port_free(listening: &str, port: u16) -> Result<(), String> {
     Ok(())
 }
 
-/// The deploy user's login to the registry, unless it has one that works: yours, handed to its
-/// `docker login` (checked there by the registry), never an argument.
-fn registry_login(p: &Project, m: &Machine, plan: &mut Plan) {
+/// The deploy user's login to the registry: with `--registry-user`, that user's password
+/// from stdin; else yours, unless it has a login that works. Handed to its `docker login` on
+/// stdin (checked there by the registry), never an argument. Then checked by pulling the
+/// environment's moving tag as that user.
+fn registry_login(p: &Project, t: &Target, m: &Machine, given: Option<&str>, plan: &mut Plan) {
     let registry = registry_of(&p.config.deploy.repository);
     let server: &[&str] = if registry == "docker.io" { &[] } else { &[registry.as_str()] };
     let (user, host) = (m.user.clone(), m.host.clone());
+    let login =
+        |name: &str| ssh(p, &m.host, &[&["docker", "login", "--username", name, "--password-stdin"], server].concat());
+    if let Some(name) = given {
+        plan.step(
+            &format!("Log {user} on {host} in to {registry} as {name}, with the password on stdin"),
+            Action::PassLogin { registry: registry.clone(), from: LoginFrom::Stdin, cmd: login(name).quiet() },
+        );
+    } else {
+        plan.step(
+            &format!("Ask whether {user} on {host} is logged in to {registry}"),
+            Action::Capture {
+                cmd: ssh(p, &m.host, &[&["docker", "login"], server].concat()),
+                var: "logged_in".into(),
+                optional: true,
+            },
+        )
+        .step(
+            "Decide whether to pass your login on",
+            Action::Decide(Decision::new("%{pass_login} = yes unless %{logged_in} is empty", move |vars| {
+                Ok(if vars.get("logged_in").is_empty() {
+                    Decided::default().set("pass_login", "yes")
+                } else {
+                    // (Set, empty: a machine before this one may have set it.)
+                    Decided::default()
+                        .set("pass_login", "")
+                        .note(format!("{user} on {host} is logged in to the registry already"))
+                })
+            })),
+        );
+        plan.step(
+            &format!("Log {} on {} in to {registry} with your login", m.user, m.host),
+            Action::PassLogin {
+                registry: registry.clone(),
+                from: LoginFrom::Yours,
+                cmd: login("%{registry_user}").quiet(),
+            },
+        )
+        .when("pass_login");
+    }
+    let (image, user, host) = (t.moving.clone(), m.user.clone(), m.host.clone());
+    let pull = [words(&["sh", "-c", "\"$@\" 2>&1; echo \"exit $?\"", "sh"]), docker::pull(&image)].concat();
     plan.step(
-        &format!("Ask whether {user} on {host} is logged in to {registry}"),
-        Action::Capture {
-            cmd: ssh(p, &m.host, &[&["docker", "login"], server].concat()),
-            var: "logged_in".into(),
-            optional: true,
-        },
+        &format!("Pull {image} as {user} on {host} (its registry login)"),
+        Action::Capture { cmd: ssh(p, &m.host, &pull), var: "pulled".into(), optional: false },
     )
     .step(
-        "Decide whether to pass your login on",
-        Action::Decide(Decision::new("%{pass_login} = yes unless %{logged_in} is empty", move |vars| {
-            Ok(if vars.get("logged_in").is_empty() {
-                Decided::default().set("pass_login", "yes")
-            } else {
-                // (Set, empty: a machine before this one may have set it.)
-                Decided::default()
-                    .set("pass_login", "")
-                    .note(format!("{user} on {host} is logged in to the registry already"))
-            })
-        })),
-    );
-    let login = [&["docker", "login", "--username", "%{registry_user}", "--password-stdin"], server].concat();
-    plan.step(
-        &format!("Log {} on {} in to {registry} with your login", m.user, m.host),
-        Action::PassLogin { registry: registry.clone(), cmd: ssh(p, &m.host, &login).quiet() },
+        "Judge the pull",
+        Action::Decide(Decision::new(
+            "the login works when %{pulled} pulled, or found nothing pushed yet",
+            move |vars| {
+                pull_judged(vars.get("pulled"), &image, &format!("{user} on {host}"))
+                    .map(|note| Decided::default().note(note))
+            },
+        )),
     )
-    .when("pass_login");
+    .hint(&format!(
+        "log it in with a login that may pull {}: `printf '%s' \"$TOKEN\" | cargo xtask setup {} --registry-user USER`",
+        p.config.deploy.repository, t.name
+    ));
+}
+
+/// What a pull of `image` (its output, then `exit STATUS`) says of the login that made it:
+/// pulled, or the registry let it ask and has nothing under that tag yet (a first setup before
+/// the first push); anything else is the registry's refusal, quoted.
+fn pull_judged(output: &str, image: &str, who: &str) -> Result<String> {
+    let (text, status) = output.trim_end().rsplit_once("exit ").unwrap_or(("", output));
+    let last = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output");
+    if status.trim() == "0" {
+        Ok(format!("{who} pulled {image}: its registry login works"))
+    } else if last.contains("manifest unknown") || (last.contains("manifest for") && last.contains("not found")) {
+        Ok(format!(
+            "nothing is pushed as {image} yet, and the registry let {who} ask: the login works (the first deploy's \
+             pull uses it)"
+        ))
+    } else {
+        bail!("{who} cannot pull {image}: {last}")
+    }
 }
 
 /// The environment's first deploy, as its own command (`deploy ENV`: its checks need the host
@@ -407,6 +514,52 @@ mod tests {
     }
 
     #[test]
+    fn the_domain_must_name_the_host_it_is_set_up_on() {
+        let getent = "203.0.113.7     STREAM example.org\n203.0.113.7     DGRAM  \n2001:db8::7 STREAM \n";
+        // One of the host's own addresses.
+        assert_eq!(points_at("example.org", getent, "10.0.0.5 203.0.113.7 ", "web", "web.lan"), Ok(()));
+        assert_eq!(points_at("example.org", getent, "10.0.0.5 2001:db8::7", "web", "web.lan"), Ok(()));
+        // Behind NAT: ssh reaches it at the public address, or by the domain itself.
+        assert_eq!(points_at("example.org", getent, "10.0.0.5", "web", "203.0.113.7"), Ok(()));
+        assert_eq!(points_at("example.org", getent, "10.0.0.5", "web", "Example.org"), Ok(()));
+        assert_eq!(
+            points_at("example.org", getent, "10.0.0.5 fd00::5", "web", "web.lan"),
+            Err("example.org resolves to 203.0.113.7, 2001:db8::7, none of them web's (10.0.0.5, fd00::5; ssh \
+                 reaches it as web.lan)"
+                .into())
+        );
+        // Through a tunnel (ssh to a local port): the domain naming this end is not the host.
+        assert_eq!(
+            points_at("example.org", "127.0.0.1 STREAM example.org\n", "10.0.0.5", "web", "127.0.0.1"),
+            Err("example.org resolves to 127.0.0.1, none of them web's (10.0.0.5; ssh reaches it as 127.0.0.1)".into())
+        );
+        assert_eq!(
+            points_at("example.org", "", "10.0.0.5", "web", "10.0.0.5"),
+            Err("example.org does not resolve on web".into())
+        );
+    }
+
+    #[test]
+    fn a_pull_tells_whether_the_registry_login_works() {
+        let who = "deploy on web";
+        let pulled =
+            pull_judged("staging: Pulling from r/app\nDigest: sha256:1\nexit 0\n", "r/app:staging", who).unwrap();
+        assert_eq!(pulled, "deploy on web pulled r/app:staging: its registry login works");
+        let unknown = "Error response from daemon: manifest for reg:5000/r/app:staging not found: manifest unknown: \
+                       manifest unknown\nexit 1";
+        assert!(pull_judged(unknown, "r/app:staging", who).unwrap().starts_with("nothing is pushed as r/app:staging"));
+        for refused in [
+            "Error response from daemon: Head \"https://reg:5000/v2/r/app/manifests/staging\": no basic auth credentials",
+            "Error response from daemon: pull access denied for r/app, repository does not exist or may require \
+             'docker login': denied: requested access to the resource is denied",
+            "Error response from daemon: Get \"https://reg:5000/v2/\": dial tcp: lookup reg: no such host",
+        ] {
+            let why = pull_judged(&format!("{refused}\nexit 1\n"), "r/app:staging", who).unwrap_err().to_string();
+            assert_eq!(why, format!("deploy on web cannot pull r/app:staging: {refused}"));
+        }
+    }
+
+    #[test]
     fn an_env_file_that_names_a_database_without_its_password_is_refused() {
         assert_eq!(env_file_fits(""), Ok(()), "no env file yet");
         assert_eq!(env_file_fits("PGHOST empty\nPGPASSWORD empty\nTIER set\n"), Ok(()), "setup-host.sh's new one");
@@ -436,7 +589,8 @@ mod tests {
         let staging = p.config.environments.get_mut("staging").unwrap();
         staging.engine = Engine::Swarm;
         staging.managers = vec!["manager-2".into()];
-        let command = Setup::Setup { env: "staging".into(), keys: None, http_only: false, no_deploy: true };
+        let command =
+            Setup::Setup { env: "staging".into(), keys: None, http_only: false, no_deploy: true, registry_user: None };
         let Err(refused) = plan(&p, &command) else { panic!("a Swarm with a database on its host was planned") };
         let refused = refused.to_string();
         assert!(refused.contains("database = \"external\""), "{refused}");

@@ -86,6 +86,13 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a refused setup made the deploy user");
     assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), "PGHOST=db.example.org\n");
     on_host(&["rm", "-r", "/etc/recordsponge"]);
+    // A domain whose DNS names another machine (Pebble's): refused, nothing changed.
+    let mut elsewhere = config.clone();
+    elsewhere.environments.get_mut("staging").unwrap().domain = Some("pebble".into());
+    elsewhere.write(&fleet.dir.join("elsewhere.toml")).unwrap();
+    let misdirected = x.run_with(x.command_with(&fleet.dir.join("elsewhere.toml"), &["setup", "staging"]), "elsewhere");
+    refused(&misdirected, "setup for a domain that points elsewhere", &format!("none of them {host}'s"));
+    assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a refused setup made the deploy user");
 
     // The host, set up: the deploy user logs in with the key ssh uses for the host.
     let first = x.ok(&["setup", "staging", "--no-deploy"]);
@@ -100,9 +107,13 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
         assert!(first.out.contains(said), "setup should say `{said}`:\n{}", first.out);
     }
     assert_eq!(fleet.exec(&host, Some(USER), &["id", "-un"], None).unwrap().trim(), USER);
-    // Its registry login is yours, passed on: it pulls.
+    // Its registry login is yours, passed on, and checked by a pull (nothing pushed yet).
     let login = ["docker", "login", fleet.registry.as_str()];
     assert!(fleet.exec(&host, Some(USER), &login, None).is_ok(), "the deploy user has no registry login");
+    let repository = &config.deploy.repository;
+    let nothing_yet =
+        format!("nothing is pushed as {repository}:staging yet, and the registry let {USER} on {host} ask");
+    assert!(first.out.contains(&nothing_yet), "{}", first.out);
 
     // The database: listening on localhost and the bridge only, password logins from the bridge's
     // network only, its login in the env file (the deploy user's, mode 600) and nowhere else.
@@ -182,6 +193,7 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
         "logged in to the registry already",
         &format!("setup-tls: {domain}: its certificate is valid for 30 days more (kept)"),
         &format!("setup-tls: {domain}: nothing to change"),
+        &format!("{USER} on {host} pulled {repository}:staging: its registry login works"),
     ] {
         assert!(second.out.contains(said), "setup should say `{said}`:\n{}", second.out);
     }
@@ -207,6 +219,20 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     let log = on_host(&["cat", "/var/lib/recordsponge/staging.releases.log"]);
     assert_eq!(log.lines().filter(|l| l.ends_with("\tok")).count(), 1, "{log}");
 
+    // A login given on stdin (a token that may only pull, say) replaces the one there: a wrong
+    // one is refused by the registry and the one there kept; none is refused before anything.
+    let registry_password = std::fs::read_to_string(fleet.dir.join("registry-password")).unwrap();
+    let given = ["setup", "staging", "--registry-user", "rstest"];
+    let none = x.run(&given);
+    refused(&none, "--registry-user without a password", "the password of rstest at");
+    assert!(none.out.contains("is not on stdin: stdin is empty"), "{}", none.out);
+    let wrong_login = x.run_fed(x.command(&given), "wrong login", Some("not-the-registry-password\n"));
+    assert!(!wrong_login.ok && wrong_login.out.contains("Log rsdeploy on"), "{}", wrong_login.out);
+    assert!(fleet.exec(&host, Some(USER), &login, None).is_ok(), "a refused login replaced the one that worked");
+    let rotated = x.run_fed(x.command(&given), "given login", Some(&registry_password));
+    assert!(rotated.ok, "{}", rotated.out);
+    assert!(rotated.out.contains(&format!("{USER} on {host} pulled {repository}:staging")), "{}", rotated.out);
+
     // A filled-in env file is checked, never rewritten: a wrong password is named, and kept.
     let wrong = env_file.replace(&password, "not-the-password");
     fleet.exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(&wrong)).unwrap();
@@ -218,9 +244,10 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     );
     assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), wrong);
 
-    // Neither the database's password nor the registry's reached this machine's output.
-    let registry_password = std::fs::read_to_string(fleet.dir.join("registry-password")).unwrap();
+    // Neither the database's password nor the registry's (nor a wrong one) reached this
+    // machine's output.
     for out in x.outputs.borrow().iter() {
+        assert!(!out.contains("not-the-registry-password"), "the given password was printed:\n{out}");
         assert!(!out.contains(&password), "the database password was printed:\n{out}");
         assert!(!out.contains(registry_password.trim()), "the registry password was printed:\n{out}");
     }

@@ -64,9 +64,22 @@ impl Xtask {
         self.command_with(&self.config, args)
     }
 
-    pub fn run_with(&self, mut cmd: Command, label: &str) -> Run {
+    pub fn run_with(&self, cmd: Command, label: &str) -> Run {
+        self.run_fed(cmd, label, None)
+    }
+
+    /// The command, `stdin` written to its stdin (else it has none).
+    pub fn run_fed(&self, mut cmd: Command, label: &str, stdin: Option<&str>) -> Run {
         let start = Instant::now();
-        let out = cmd.output().expect("the xtask binary runs");
+        let out = match stdin {
+            None => cmd.output().expect("the xtask binary runs"),
+            Some(text) => {
+                let mut child =
+                    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+                std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+                child.wait_with_output().expect("the xtask binary runs")
+            }
+        };
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
         let seconds = start.elapsed().as_secs_f64();
