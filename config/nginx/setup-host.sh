@@ -213,7 +213,11 @@ grep -Eqs '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config || say "note: 
 [ -z "$nginx" ] || "$nginx_bin" -t -q || die "nginx's configuration is invalid (nginx -t says why)"
 running() { pgrep -x "$1" > /dev/null; }
 if [ -d /run/systemd/system ]; then
-  systemctl enable --now docker rsyslog ${nginx:+nginx} > /dev/null
+  for unit in docker rsyslog ${nginx:+nginx}; do
+    systemctl is-enabled --quiet "$unit" && systemctl is-active --quiet "$unit" && continue
+    systemctl enable --now --quiet "$unit"
+    did "enabled and started $unit"
+  done
   [ -z "$restart_rsyslog" ] || systemctl restart rsyslog
   [ -z "$nginx" ] || [ -z "$changed" ] || systemctl reload nginx
   [ -z "$reload_sshd" ] || systemctl reload ssh || systemctl reload sshd || true
