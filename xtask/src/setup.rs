@@ -63,7 +63,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         );
     }
     let mut plan = p.plan();
-    plan.checks(local_checks(p, registry_user.as_deref()));
+    plan.checks(local_checks(p, env, registry_user.as_deref()));
     let mut machines = Vec::new();
     for host in t.env.machines() {
         let m = Machine {
@@ -190,14 +190,14 @@ fn certificate(p: &Project, t: &Target, m: &Machine, plan: &mut Plan) {
 
 /// What this machine must have: ssh, and a registry login to pass on (yours, or for
 /// `--registry-user USER` the password on stdin).
-fn local_checks(p: &Project, registry_user: Option<&str>) -> Vec<Check> {
+fn local_checks(p: &Project, env: &str, registry_user: Option<&str>) -> Vec<Check> {
     let registry = registry_of(&p.config.deploy.repository);
     let login = match registry_user {
         None => Check::RegistryLogin { registry },
         Some(user) => Check::Stdin {
             what: format!("the password of {user} at {registry} (--registry-user)"),
             fix: format!(
-                "pipe it in, from where you keep it: `printf '%s' \"$TOKEN\" | cargo xtask setup ENV --registry-user {user}`"
+                "pipe it in, from where you keep it: `printf '%s' \"$TOKEN\" | cargo xtask setup {env} --registry-user {user}`"
             ),
         },
     };
@@ -387,7 +387,8 @@ fn registry_login(p: &Project, t: &Target, m: &Machine, given: Option<&str>, pla
         plan.step(
             &format!("Log {user} on {host} in to {registry} as {name}, with the password on stdin"),
             Action::PassLogin { registry: registry.clone(), from: LoginFrom::Stdin, cmd: login(name).quiet() },
-        );
+        )
+        .hint(&format!("the registry refused {name}'s password (or token) on stdin: check it, and that it may pull"));
     } else {
         plan.step(
             &format!("Ask whether {user} on {host} is logged in to {registry}"),

@@ -226,8 +226,13 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     let none = x.run(&given);
     refused(&none, "--registry-user without a password", "the password of rstest at");
     assert!(none.out.contains("is not on stdin: stdin is empty"), "{}", none.out);
+    assert!(none.out.contains("| cargo xtask setup staging --registry-user rstest`"), "{}", none.out);
     let wrong_login = x.run_fed(x.command(&given), "wrong login", Some("not-the-registry-password\n"));
-    assert!(!wrong_login.ok && wrong_login.out.contains("Log rsdeploy on"), "{}", wrong_login.out);
+    assert!(
+        !wrong_login.ok && wrong_login.out.contains("the registry refused rstest's password"),
+        "{}",
+        wrong_login.out
+    );
     assert!(fleet.exec(&host, Some(USER), &login, None).is_ok(), "a refused login replaced the one that worked");
     let rotated = x.run_fed(x.command(&given), "given login", Some(&registry_password));
     assert!(rotated.ok, "{}", rotated.out);

@@ -95,8 +95,9 @@ fn main() {
 }
 "#;
 
-/// Cold builds (empty target directories) of the xtask and of the floor crate, in a copy of
-/// this workspace that has both as members, `cold` times each, interleaved: the best of each.
+/// Cold builds (empty target directories) of the xtask, of the floor crate and of the floor with
+/// every dependency of the xtask (what they cost apart from the xtask's own code), in a copy of
+/// this workspace that has them all as members, `cold` times each, interleaved: the best of each.
 /// Then warm `--help` of both from that workspace, `warm` times each, interleaved: the medians.
 fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
     let scratch = Scratch::new("compile")?;
@@ -124,7 +125,7 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
     }
     std::fs::write(
         ws.join("Cargo.toml"),
-        manifest.replace(members, "members = [\"xtask\", \"xtask/testbed\", \"floor\"]"),
+        manifest.replace(members, "members = [\"xtask\", \"xtask/testbed\", \"floor\", \"deps\"]"),
     )?;
     std::fs::create_dir_all(ws.join("floor/src"))?;
     let deps: String = ["clap", "duct", "serde", "walkdir", "which", "xshell"]
@@ -136,6 +137,15 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
         format!("[package]\nname = \"floor\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{deps}"),
     )?;
     std::fs::write(ws.join("floor/src/main.rs"), FLOOR_MAIN)?;
+    // The xtask's manifest without its dev-dependencies (the test rig), for the floor's code.
+    let xtask_manifest = std::fs::read_to_string(ws.join("xtask/Cargo.toml"))?;
+    let (deps_manifest, dev) = xtask_manifest.split_once("\n[dev-dependencies]").unwrap_or((&xtask_manifest, ""));
+    if dev.lines().skip(1).any(|l| l.starts_with('[')) || !deps_manifest.contains("name = \"xtask\"") {
+        bail!("xtask/Cargo.toml no longer ends with its [dev-dependencies]: update xtask/testbed/src/bench.rs");
+    }
+    std::fs::create_dir_all(ws.join("deps/src"))?;
+    std::fs::write(ws.join("deps/Cargo.toml"), deps_manifest.replace("name = \"xtask\"", "name = \"deps\""))?;
+    std::fs::write(ws.join("deps/src/main.rs"), FLOOR_MAIN)?;
 
     let sh = Shell::new()?;
     sh.change_dir(&ws);
@@ -146,23 +156,17 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
         cmd!(sh, "cargo build --quiet --offline -p {krate} --bin {krate}").env("CARGO_TARGET_DIR", target).run()?;
         Ok(())
     };
-    let (mut floor_cold, mut xtask_cold) = (Vec::new(), Vec::new());
+    let crates = ["floor", "deps", "xtask"];
+    let mut cold_times: Vec<Vec<Duration>> = vec![Vec::new(); crates.len()];
     for i in 0..cold {
-        let (a, b) = (scratch.0.join("t-floor"), scratch.0.join("t-xtask"));
-        // Alternating which goes first, so that neither always gets the warmer disk cache.
-        if i % 2 == 0 {
-            floor_cold.push(timed(|| build("floor", &a))?);
-            xtask_cold.push(timed(|| build("xtask", &b))?);
-        } else {
-            xtask_cold.push(timed(|| build("xtask", &b))?);
-            floor_cold.push(timed(|| build("floor", &a))?);
+        // Taking turns at going first, so that none always gets the warmer disk cache.
+        for k in (0..crates.len()).map(|k| (k + i) % crates.len()) {
+            let target = scratch.0.join(format!("t-{}", crates[k]));
+            cold_times[k].push(timed(|| build(crates[k], &target))?);
         }
-        eprintln!(
-            "cold run {}: floor {:.1}s, xtask {:.1}s",
-            i + 1,
-            floor_cold[i].as_secs_f64(),
-            xtask_cold[i].as_secs_f64()
-        );
+        let said: Vec<String> =
+            crates.iter().zip(&cold_times).map(|(c, t)| format!("{c} {:.1}s", t[i].as_secs_f64())).collect();
+        eprintln!("cold run {}: {}", i + 1, said.join(", "));
     }
 
     let target = scratch.0.join("t-warm");
@@ -204,7 +208,9 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
 
     header("six crates", "xtask");
     let best = |d: &[Duration]| *d.iter().min().unwrap();
-    row(&format!("cold build, best of {cold} (ms)"), best(&floor_cold), best(&xtask_cold), Some(1.3));
+    let [floor_cold, deps_cold, xtask_cold] = [0, 1, 2].map(|k| best(&cold_times[k]));
+    row(&format!("cold build, best of {cold} (ms)"), floor_cold, xtask_cold, Some(1.3));
+    row("  the dependencies alone", floor_cold, deps_cold, None);
     row(&format!("warm --help, median of {warm} (ms)"), median(floor_warm), median(xtask_warm), Some(1.15));
     row("rebuild after an edit, median of 3", median(floor_edit), median(xtask_edit), None);
     Ok(())
