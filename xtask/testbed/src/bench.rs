@@ -125,7 +125,7 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
     }
     std::fs::write(
         ws.join("Cargo.toml"),
-        manifest.replace(members, "members = [\"xtask\", \"xtask/testbed\", \"floor\", \"deps\"]"),
+        manifest.replace(members, "members = [\"xtask\", \"xtask/testbed\", \"floor\", \"withdeps\"]"),
     )?;
     std::fs::create_dir_all(ws.join("floor/src"))?;
     let deps: String = ["clap", "duct", "serde", "walkdir", "which", "xshell"]
@@ -143,9 +143,9 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
     if dev.lines().skip(1).any(|l| l.starts_with('[')) || !deps_manifest.contains("name = \"xtask\"") {
         bail!("xtask/Cargo.toml no longer ends with its [dev-dependencies]: update xtask/testbed/src/bench.rs");
     }
-    std::fs::create_dir_all(ws.join("deps/src"))?;
-    std::fs::write(ws.join("deps/Cargo.toml"), deps_manifest.replace("name = \"xtask\"", "name = \"deps\""))?;
-    std::fs::write(ws.join("deps/src/main.rs"), FLOOR_MAIN)?;
+    std::fs::create_dir_all(ws.join("withdeps/src"))?;
+    std::fs::write(ws.join("withdeps/Cargo.toml"), deps_manifest.replace("name = \"xtask\"", "name = \"withdeps\""))?;
+    std::fs::write(ws.join("withdeps/src/main.rs"), FLOOR_MAIN)?;
 
     let sh = Shell::new()?;
     sh.change_dir(&ws);
@@ -156,7 +156,7 @@ fn compile(p: &Project, cold: usize, warm: usize) -> Result<()> {
         cmd!(sh, "cargo build --quiet --offline -p {krate} --bin {krate}").env("CARGO_TARGET_DIR", target).run()?;
         Ok(())
     };
-    let crates = ["floor", "deps", "xtask"];
+    let crates = ["floor", "withdeps", "xtask"];
     let mut cold_times: Vec<Vec<Duration>> = vec![Vec::new(); crates.len()];
     for i in 0..cold {
         // Taking turns at going first, so that none always gets the warmer disk cache.
