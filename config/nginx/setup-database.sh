@@ -8,14 +8,19 @@
 # with its values, never rewritten).
 #
 #   bash setup-database.sh --env staging --file /etc/recordsponge/staging.env --schema FILE [--no-install]
+#   bash setup-database.sh --env staging --file /etc/recordsponge/staging.env --check
+#
+# --check changes nothing: it fails, saying why, where a run would refuse what is there (`setup`
+# runs it before it changes anything).
 set -euo pipefail
-env= file= schema= install=1
+env= file= schema= install=1 check=
 while [ $# -gt 0 ]; do
   case $1 in
     --env) env=$2; shift 2 ;;
     --file) file=$2; shift 2 ;;
     --schema) schema=$2; shift 2 ;;
     --no-install) install=; shift ;;
+    --check) check=1; shift ;;
     *) echo "setup-database.sh: unknown argument $1 (see the top of this file)" >&2; exit 2 ;;
   esac
 done
@@ -26,9 +31,50 @@ did() { say "$*"; changed=1; }
 [ "$(id -u)" = 0 ] || die "run it as root: sudo bash $0 $*"
 # The environment's name makes SQL identifiers: letters, digits and _ only.
 [[ $env =~ ^[a-z][a-z0-9_]*$ ]] || die "--env $env: a name of lowercase letters, digits and _"
+name=recordsponge_$env
+
+psql() { runuser -u postgres -- psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
+# The env file's value of KEY (its last line KEY=...).
+get() { local line value=; while IFS= read -r line; do [[ $line != "$1="* ]] || value=${line#*=}; done < "$file"; printf '%s' "$value"; }
+# The host's address on Docker's default bridge (docker0); empty before Docker runs.
+bridge_address() { ip -4 -o addr show docker0 2> /dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'; }
+# Whether PostgreSQL runs here (a cluster of Debian's packaging online).
+postgres_up() { command -v pg_lsclusters > /dev/null && pg_lsclusters --no-header | awk '$4 == "online"' | grep -q .; }
+
+# What a run refuses (and --check checks) before changing anything: a filled-in env file that
+# does not log in; PGHOST without PGPASSWORD; a role or database of the environment's there
+# without the env file's password. Before PostgreSQL is installed, --check cannot tell these:
+# the run that installs it checks them.
+refusals() {
+  password=$(get PGPASSWORD)
+  if [ -n "$password" ]; then
+    command -v psql > /dev/null || return 0
+    # Filled in (by an earlier run, or by hand): kept as it is, and it must log in.
+    host=$(get PGHOST) port=$(get PGPORT) user=$(get PGUSER) db=$(get PGDATABASE)
+    # The login itself (role, password, database), checked from here: over loopback when PGHOST
+    # is this host's bridge address (a connection from the host to it would not come from the
+    # bridge).
+    via=$host
+    [ "$host" != "$(bridge_address)" ] || via=127.0.0.1
+    if ! why=$(PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$via" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' 2>&1 > /dev/null); then
+      die "$file names a database that does not log in (PGHOST=$host PGPORT=$port PGUSER=$user PGDATABASE=$db, and its PGPASSWORD): ${why//$'\n'/ }; correct it (sudoedit $file), or empty its PGHOST and PGPASSWORD lines to have this script make the database, then run this again"
+    fi
+  else
+    [ -z "$(get PGHOST)" ] || die "$file sets PGHOST but no PGPASSWORD: fill in PGPASSWORD (an external database), or empty PGHOST to have this script make the database, then run this again"
+    postgres_up || return 0
+    [ -z "$(psql -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$name'")" ] ||
+      die "the role $name exists, and $file has no password for it: put its password in PGPASSWORD there, or drop the role (runuser -u postgres -- dropuser $name), then run this again"
+    [ -z "$(psql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$name'")" ] ||
+      die "the database $name exists without its role: drop it (runuser -u postgres -- dropdb $name) if it holds nothing, or restore its role, then run this again"
+  fi
+}
+
+if [ -n "$check" ]; then
+  [ ! -f "$file" ] || refusals
+  exit 0
+fi
 [ -f "$file" ] || die "$file does not exist: run setup-host.sh --env $env first"
 [ -f "$schema" ] || die "--schema $schema does not exist"
-name=recordsponge_$env
 
 # 1. PostgreSQL, its first cluster (Debian's packaging: pg_lsclusters, pg_conftool, pg_ctlcluster).
 if ! command -v pg_lsclusters > /dev/null; then
@@ -44,7 +90,7 @@ conf_dir=/etc/postgresql/$version/$cluster
 
 # 2. Where the containers reach it: the host's address on Docker's default bridge (docker0),
 # and the bridge's subnet (docker names no gateway when it chose the subnet itself).
-gateway=$(ip -4 -o addr show docker0 | awk '{ split($4, a, "/"); print a[1]; exit }')
+gateway=$(bridge_address)
 subnet=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}')
 [[ $gateway =~ ^[0-9.]+$ && $subnet =~ ^[0-9./]+$ ]] || die "Docker's bridge has no IPv4 address and subnet here (ip -4 addr show docker0; docker network inspect bridge)"
 
@@ -71,29 +117,12 @@ elif [ -n "$restart" ]; then
   pg_ctlcluster "$version" "$cluster" reload
 fi
 
-psql() { runuser -u postgres -- psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
-# The env file's value of KEY (its last line KEY=...).
-get() { local line value=; while IFS= read -r line; do [[ $line != "$1="* ]] || value=${line#*=}; done < "$file"; printf '%s' "$value"; }
 
 # 3. The environment's role and database, and their login in its env file.
-password=$(get PGPASSWORD)
+refusals
 if [ -n "$password" ]; then
-  # Filled in (by an earlier run, or by hand): kept as it is, and it must log in.
-  host=$(get PGHOST) port=$(get PGPORT) user=$(get PGUSER) db=$(get PGDATABASE)
-  # The login itself (role, password, database), checked from here: over loopback when PGHOST is
-  # this host's bridge address (a connection from the host to it would not come from the bridge).
-  via=$host
-  [ "$host" != "$gateway" ] || via=127.0.0.1
-  if ! why=$(PGPASSWORD=$password PGCONNECT_TIMEOUT=5 command psql -X -q -h "$via" -p "${port:-5432}" -U "$user" -d "$db" -c 'SELECT 1' 2>&1 > /dev/null); then
-    die "$file names a database that does not log in (PGHOST=$host PGPORT=$port PGUSER=$user PGDATABASE=$db, and its PGPASSWORD): ${why//$'\n'/ }; correct it (sudoedit $file), or empty its PGHOST and PGPASSWORD lines to have this script make the database, then run this again"
-  fi
   say "$env: $file logs in to $db as $user (kept as it is)"
 else
-  [ -z "$(get PGHOST)" ] || die "$file sets PGHOST but no PGPASSWORD: fill in PGPASSWORD (an external database), or empty PGHOST to have this script make the database, then run this again"
-  [ -z "$(psql -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$name'")" ] ||
-    die "the role $name exists, and $file has no password for it: put its password in PGPASSWORD there, or drop the role (runuser -u postgres -- dropuser $name), then run this again"
-  [ -z "$(psql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$name'")" ] ||
-    die "the database $name exists without its role: drop it (runuser -u postgres -- dropdb $name) if it holds nothing, or restore its role, then run this again"
   # 24 letters and digits from the kernel's randomness; printf is bash's own (no argv).
   password=
   while [ ${#password} -lt 24 ]; do

@@ -84,7 +84,7 @@ pub fn plan(p: &Project, command: &Setup) -> Result<Plan> {
         }
         plan.checks(checks(p, &t, &m, *http_only));
         if t.env.database == DatabaseAt::Host && machines.is_empty() {
-            plan.check(env_file_check(p, &t, &m));
+            plan.check(database_check(p, &t, &m));
         }
         set_up(p, &t, &m, *http_only, registry_user.as_deref(), &mut plan);
         machines.push(m);
@@ -297,34 +297,21 @@ fn dns_check(p: &Project, t: &Target, m: &Machine) -> Check {
     }
 }
 
-/// The environment's env file on the host is new, or one `setup-database.sh` keeps (its
-/// PGPASSWORD set: that step checks it logs in): one that names a database but no password is
-/// refused before anything changes. Judged by which settings are empty (no value leaves the
-/// host).
-fn env_file_check(p: &Project, t: &Target, m: &Machine) -> Check {
-    let file = &t.env.env_file;
-    let script =
-        r#"test ! -e "$0" || awk -F= '/^[A-Za-z_][A-Za-z0-9_]*=/ { print $1, ($2 == "" ? "empty" : "set") }' "$0""#;
-    Check::Judged {
-        what: format!("{file} on {} is new, or names its database with a password", m.host),
-        probes: vec![m.as_root(p, &words(&["sh", "-c", script, file]))],
-        judge: Judge::new("which of its settings are empty", |out| env_file_fits(&out[0])),
-        fix: format!(
-            "on {}, as root: `sudoedit {file}`: fill in PGPASSWORD (a database of your own), or empty PGHOST to have \
-             setup make the database",
+/// What the database step would refuse, refused before anything changes: `setup-database.sh
+/// --check` (sent on stdin: the setup files are not on the host yet) fails, saying why and what to
+/// do, on an env file that names a database without its password or one that does not log in, and
+/// on a role or database of the environment's that exists without the env file's password.
+fn database_check(p: &Project, t: &Target, m: &Machine) -> Check {
+    let (env, file) = (&t.name, &t.env.env_file);
+    let check = words(&["bash", "-s", "--", "--check", "--env", env, "--file", file]);
+    Check::Probe {
+        what: format!(
+            "{file} on {} is new, or names a database that logs in; no role of {env}'s is without it",
             m.host
         ),
-    }
-}
-
-/// From `KEY set|empty` lines (the last of a key counts): refused when PGHOST is set and
-/// PGPASSWORD is not.
-fn env_file_fits(states: &str) -> Result<(), String> {
-    let state =
-        |key: &str| states.lines().rev().filter_map(|l| l.split_once(' ')).find(|(k, _)| *k == key).map(|(_, s)| s);
-    match (state("PGHOST"), state("PGPASSWORD")) {
-        (Some("set"), None | Some("empty")) => Err("it sets PGHOST but no PGPASSWORD".into()),
-        _ => Ok(()),
+        probe: m.as_root(p, &check).stdin_file(&p.path("config/nginx/setup-database.sh")),
+        line: None,
+        fix: format!("do what setup-database says above, then run `cargo xtask setup {env}` again"),
     }
 }
 
@@ -558,17 +545,6 @@ mod tests {
             let why = pull_judged(&format!("{refused}\nexit 1\n"), "r/app:staging", who).unwrap_err().to_string();
             assert_eq!(why, format!("deploy on web cannot pull r/app:staging: {refused}"));
         }
-    }
-
-    #[test]
-    fn an_env_file_that_names_a_database_without_its_password_is_refused() {
-        assert_eq!(env_file_fits(""), Ok(()), "no env file yet");
-        assert_eq!(env_file_fits("PGHOST empty\nPGPASSWORD empty\nTIER set\n"), Ok(()), "setup-host.sh's new one");
-        assert_eq!(env_file_fits("PGHOST set\nPGPASSWORD set\n"), Ok(()), "filled in: checked by a login later");
-        let refused = Err("it sets PGHOST but no PGPASSWORD".to_string());
-        assert_eq!(env_file_fits("PGHOST set\nPGPASSWORD empty\n"), refused);
-        assert_eq!(env_file_fits("PGHOST set\n"), refused);
-        assert_eq!(env_file_fits("PGHOST set\nPGPASSWORD set\nPGPASSWORD empty\n"), refused, "the last line counts");
     }
 
     #[test]

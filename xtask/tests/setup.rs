@@ -82,16 +82,35 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
         .exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some("PGHOST=db.example.org\n"))
         .unwrap();
     let half_filled = x.run(&["setup", "staging", "--no-deploy"]);
-    refused(&half_filled, "setup over an env file without PGPASSWORD", "it sets PGHOST but no PGPASSWORD");
+    refused(&half_filled, "setup over an env file without PGPASSWORD", "staging.env sets PGHOST but no PGPASSWORD");
     assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a refused setup made the deploy user");
     assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), "PGHOST=db.example.org\n");
     on_host(&["rm", "-r", "/etc/recordsponge"]);
-    // A domain whose DNS names another machine (Pebble's): refused, nothing changed.
+    // A domain whose DNS names another machine (Pebble's), and a host that does not answer:
+    // refused, nothing changed.
     let mut elsewhere = config.clone();
     elsewhere.environments.get_mut("staging").unwrap().domain = Some("pebble".into());
     elsewhere.write(&fleet.dir.join("elsewhere.toml")).unwrap();
     let misdirected = x.run_with(x.command_with(&fleet.dir.join("elsewhere.toml"), &["setup", "staging"]), "elsewhere");
     refused(&misdirected, "setup for a domain that points elsewhere", &format!("none of them {host}'s"));
+    let mut nowhere = config.clone();
+    nowhere.environments.get_mut("staging").unwrap().host = "nowhere.invalid".into();
+    nowhere.write(&fleet.dir.join("nowhere.toml")).unwrap();
+    let unreachable = x.run_with(x.command_with(&fleet.dir.join("nowhere.toml"), &["setup", "staging"]), "nowhere");
+    refused(
+        &unreachable,
+        "setup of a host that does not answer",
+        "ssh to root@nowhere.invalid works without prompts: no",
+    );
+    // Another distribution: refused.
+    let os_release = on_host(&["cat", "/etc/os-release"]);
+    let write_os_release = |text: &str| {
+        fleet.exec(&host, None, &["dd", "of=/etc/os-release", "status=none"], Some(text)).unwrap();
+    };
+    write_os_release("ID=fedora\nVERSION_ID=41\n");
+    let fedora = x.run(&["setup", "staging"]);
+    refused(&fedora, "setup of a Fedora host", &format!("{host} runs Debian or Ubuntu: no"));
+    write_os_release(&os_release);
     assert!(fleet.exec(&host, None, &["id", USER], None).is_err(), "a refused setup made the deploy user");
 
     // The host, set up: the deploy user logs in with the key ssh uses for the host.
@@ -242,12 +261,23 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     let wrong = env_file.replace(&password, "not-the-password");
     fleet.exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(&wrong)).unwrap();
     let refused_run = x.run(&["setup", "staging"]);
-    assert!(
-        !refused_run.ok && refused_run.out.contains("names a database that does not log in"),
-        "{}",
-        refused_run.out
-    );
+    refused(&refused_run, "setup over an env file that does not log in", "names a database that does not log in");
     assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), wrong);
+    // An env file without the login of the environment's role, which exists: refused.
+    let emptied: String = env_file
+        .lines()
+        .map(|l| {
+            if l.starts_with("PGHOST=") || l.starts_with("PGPASSWORD=") {
+                format!("{}=\n", &l[..l.find('=').unwrap()])
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fleet.exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(&emptied)).unwrap();
+    let role_there = x.run(&["setup", "staging"]);
+    refused(&role_there, "setup over a role with no password in the env file", "the role recordsponge_staging exists");
+    assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), emptied);
 
     // Neither the database's password nor the registry's (nor a wrong one) reached this
     // machine's output.
