@@ -94,7 +94,7 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     let misdirected = x.run_with(x.command_with(&fleet.dir.join("elsewhere.toml"), &["setup", "staging"]), "elsewhere");
     refused(&misdirected, "setup for a domain that points elsewhere", &format!("none of them {host}'s"));
     let mut nowhere = config.clone();
-    nowhere.environments.get_mut("staging").unwrap().host = "nowhere.invalid".into();
+    nowhere.environments.get_mut("staging").unwrap().host = format!("{USER}@nowhere.invalid");
     nowhere.write(&fleet.dir.join("nowhere.toml")).unwrap();
     let unreachable = x.run_with(x.command_with(&fleet.dir.join("nowhere.toml"), &["setup", "staging"]), "nowhere");
     refused(
