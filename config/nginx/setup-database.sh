@@ -33,7 +33,8 @@ did() { say "$*"; changed=1; }
 [[ $env =~ ^[a-z][a-z0-9_]*$ ]] || die "--env $env: a name of lowercase letters, digits and _"
 name=recordsponge_$env
 
-psql() { runuser -u postgres -- psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
+# (From /: postgres may not enter the admin's home, where this runs.)
+psql() { (cd / && runuser -u postgres -- psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"); }
 # The env file's value of KEY (its last line KEY=...).
 get() { local line value=; while IFS= read -r line; do [[ $line != "$1="* ]] || value=${line#*=}; done < "$file"; printf '%s' "$value"; }
 # The host's address on Docker's default bridge (docker0); empty before Docker runs.

@@ -277,6 +277,7 @@ fn setup_takes_a_bare_host_to_its_first_deploy_and_then_changes_nothing() {
     fleet.exec(&host, None, &["dd", "of=/etc/recordsponge/staging.env", "status=none"], Some(&emptied)).unwrap();
     let role_there = x.run(&["setup", "staging"]);
     refused(&role_there, "setup over a role with no password in the env file", "the role recordsponge_staging exists");
+    assert!(!role_there.out.contains("could not change directory"), "{}", role_there.out);
     assert_eq!(on_host(&["cat", "/etc/recordsponge/staging.env"]), emptied);
 
     // Neither the database's password nor the registry's (nor a wrong one) reached this
