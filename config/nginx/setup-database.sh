@@ -45,7 +45,9 @@ postgres_up() { command -v pg_lsclusters > /dev/null && pg_lsclusters --no-heade
 # What a run refuses (and --check checks) before changing anything: a filled-in env file that
 # does not log in; PGHOST without PGPASSWORD; a role or database of the environment's there
 # without the env file's password. Before PostgreSQL is installed, --check cannot tell these:
-# the run that installs it checks them.
+# the run that installs it checks them. It leaves the env file's PGPASSWORD in $password (and,
+# when that is set, its PGHOST, PGPORT, PGUSER, PGDATABASE in $host, $port, $user, $db): a run
+# goes on from them.
 refusals() {
   password=$(get PGPASSWORD)
   if [ -n "$password" ]; then
