@@ -25,13 +25,14 @@ pub enum Flavor {
 pub struct Facts {
     /// `git rev-parse HEAD`, or "unknown" outside a git checkout.
     pub commit: String,
-    /// The current branch, or "HEAD" when detached.
-    pub branch: String,
+    /// The commit's committer time, UTC, RFC 3339 (written into version.json: a release says
+    /// when its commit was made, never when or where it was built), or "unknown".
+    pub commit_time: String,
     /// Standard input is a terminal (interactive commands get a TTY in containers).
     pub terminal: bool,
     /// The CA bundle handed to builds and package installs, when configured.
     pub ca_bundle: Option<PathBuf>,
-    /// The time, UTC, RFC 3339 (written into version.json).
+    /// The time, UTC, RFC 3339 (the deploy lock, the release log, release and backup names).
     pub now: String,
     /// Whether the Docker engine is here, or can be installed by `new`.
     pub engine: EngineSetup,
@@ -142,7 +143,11 @@ impl Facts {
         let ca_bundle = ca_bundle(&ca, |path| path.is_file());
         Facts {
             commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
-            branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "HEAD".into()),
+            commit_time: git(&["show", "--no-patch", "--no-show-signature", "--format=%ct", "HEAD"])
+                .and_then(|secs| secs.parse().ok())
+                .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .map(|time| humantime::format_rfc3339_seconds(time).to_string())
+                .unwrap_or_else(|| "unknown".into()),
             terminal: std::io::stdin().is_terminal(),
             ca_bundle,
             now: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -491,7 +496,7 @@ pub fn fixture() -> Project {
         flavor: Flavor::V2,
         facts: Facts {
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            branch: "main".into(),
+            commit_time: "2026-11-27T09:30:00Z".into(),
             terminal: false,
             ca_bundle: None,
             now: "2026-11-28T12:00:00Z".into(),

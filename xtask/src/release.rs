@@ -171,10 +171,11 @@ fn release_build(p: &Project, t: &Target, archive: &std::path::Path) -> crate::c
         .quiet()
 }
 
-/// version.json: the build's commit, branch and time (served at /api/version).
+/// version.json (served at /api/version): the commit and its time, and nothing of the build
+/// (its time, the checkout's branch), so that building a commit twice builds one release.
 fn version_json(p: &Project) -> String {
     let f = &p.facts;
-    serde_json::json!({"commit": f.commit, "branch": f.branch, "build_time": f.now}).to_string()
+    serde_json::json!({"commit": f.commit, "commit_time": f.commit_time}).to_string()
 }
 
 /// `push ENV`: pushes both tags of this commit's image.

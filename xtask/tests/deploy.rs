@@ -181,6 +181,16 @@ fn deploys_survive_what_operators_do() {
     assert!(first.starts_with("recordsponge-staging-"), "{first}");
     let (_, version) = get(s.port, "/api/version");
     assert!(version.contains(&commit), "the release does not report {commit}: {version}");
+    // It says when its commit was made (git's own reading of it), and nothing of the build.
+    let git_time = Command::new("git")
+        .args(["show", "--no-patch", "--date=format-local:%Y-%m-%dT%H:%M:%SZ", "--format=%cd", "HEAD"])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap()
+        .stdout;
+    let version: serde_json::Value = serde_json::from_str(&version).unwrap();
+    assert_eq!(version["commit_time"], String::from_utf8(git_time).unwrap().trim(), "{version}");
+    assert!(version.get("build_time").is_none() && version.get("branch").is_none(), "{version}");
     let release_image = format!("{}:staging-{}", s.repository, &commit[..12]);
     let shipped = common::docker(&["run", "--rm", "--entrypoint", "ls", &release_image, "-a", "/src/backend"]);
     for file in ignored {
@@ -570,8 +580,12 @@ fn a_lock_change_ships_with_no_manual_step(s: &Suite, image: &str) {
         .unwrap();
 
     let base = |out: &str| out.lines().find_map(|l| l.split("Ensure the base image ").nth(1)).unwrap().to_string();
+    let id = |tag: &str| common::docker(&["image", "inspect", "--format", "{{.Id}}", tag]);
+    let release_id = id(image);
     let a_base = base(&s.ok(&["image", "staging"]).out);
-    let a_id = common::docker(&["image", "inspect", "--format", "{{.Id}}", &a_base]);
+    // The same commit built again is the same release: its tag stays where it was.
+    assert_eq!(id(image), release_id, "building the first checkout's commit again made another image");
+    let a_id = id(&a_base);
     let in_b = Xtask { root: b.clone(), config: s.x.config.clone(), env: s.x.env.clone(), outputs: Default::default() };
     let from_b = in_b.ok(&["staging"]);
     let b_base = base(&from_b.out);
@@ -585,11 +599,8 @@ fn a_lock_change_ships_with_no_manual_step(s: &Suite, image: &str) {
     // Back to the first checkout: its base image is used as it was, and what it ships lacks six.
     let from_a = s.ok(&["staging"]);
     assert!(from_a.out.contains(&format!("using the local image {a_base}")), "{}", from_a.out);
-    assert_eq!(
-        common::docker(&["image", "inspect", "--format", "{{.Id}}", &a_base]),
-        a_id,
-        "B's build changed A's base"
-    );
+    assert_eq!(id(image), release_id, "`staging` again from the first checkout built another image");
+    assert_eq!(id(&a_base), a_id, "B's build changed A's base");
     let no_six = common::docker(&[
         "run",
         "--rm",

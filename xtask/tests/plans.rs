@@ -22,7 +22,7 @@ fn project(flavor: Flavor, ca: bool) -> Project {
         flavor,
         facts: Facts {
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            branch: "main".into(),
+            commit_time: "2026-11-27T09:30:00Z".into(),
             terminal: false,
             ca_bundle: ca.then(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt")),
             now: "2026-11-28T12:00:00Z".into(),

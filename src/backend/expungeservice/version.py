@@ -10,7 +10,7 @@ DEV_VERSION: dict[str, Any] = {"commit": "dev"}
 
 
 def read_version(path: Path) -> dict[str, Any]:
-    """Return version.json's object (commit, branch, build_time); {"commit": "dev"} without it."""
+    """Return version.json's object (commit, commit_time); {"commit": "dev"} without it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -56,7 +56,7 @@ def test_version_without_version_file(client: FlaskClient) -> None:
 
 
 def test_version_with_version_file(app: Flask, client: FlaskClient) -> None:
-    info = {"commit": "0123abcd", "branch": "master", "build_time": "2024-01-02T03:04:05Z"}
+    info = {"commit": "0123abcd", "commit_time": "2024-01-02T03:04:05Z"}
     version_file: Path = app.config["RS_VERSION_FILE"]
     version_file.write_text(json.dumps(info), encoding="utf-8")
     response = client.get("/api/version")

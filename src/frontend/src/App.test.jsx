@@ -16,25 +16,24 @@ describe('App', () => {
   it('fetches /api/version and shows the backend build', async () => {
     const fetchMock = stubFetch(200, {
       commit: '0123abcd',
-      branch: 'master',
-      build_time: '2024-01-02T03:04:05Z',
+      commit_time: '2024-01-02T03:04:05Z',
     });
     render(<App />);
 
     expect(screen.getByRole('heading', { name: 'RecordSponge' })).toBeInTheDocument();
     expect(screen.getByRole('status')).toHaveTextContent('Loading version');
     expect(await screen.findByText('0123abcd')).toBeInTheDocument();
-    expect(screen.getByText('master')).toBeInTheDocument();
+    expect(screen.getByText('Committed')).toBeInTheDocument();
     expect(screen.getByText('2024-01-02T03:04:05Z')).toBeInTheDocument();
     expect(fetchMock).toHaveBeenCalledWith('/api/version', expect.anything());
   });
 
-  it('shows a dev backend without branch or build time', async () => {
+  it('shows a dev backend without a commit time', async () => {
     stubFetch(200, { commit: 'dev' });
     render(<App />);
 
     expect(await screen.findByText('dev')).toBeInTheDocument();
-    expect(screen.queryByText('Branch')).not.toBeInTheDocument();
+    expect(screen.queryByText('Committed')).not.toBeInTheDocument();
   });
 
   it('reports a backend error', async () => {

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { fetchVersion } from './api.js';
 
-// Shows which build of the backend answers: /api/version (commit, branch, build_time).
+// Shows which release of the backend answers: /api/version (its commit and the commit's time).
 export default function VersionInfo() {
   const [state, setState] = useState({ status: 'loading' });
 
@@ -27,21 +27,15 @@ export default function VersionInfo() {
       </p>
     );
   }
-  const { commit, branch, build_time: buildTime } = state.version;
+  const { commit, commit_time: commitTime } = state.version;
   return (
     <dl aria-label="Backend version">
       <dt>Commit</dt>
       <dd>{commit}</dd>
-      {branch && (
+      {commitTime && (
         <>
-          <dt>Branch</dt>
-          <dd>{branch}</dd>
-        </>
-      )}
-      {buildTime && (
-        <>
-          <dt>Built</dt>
-          <dd>{buildTime}</dd>
+          <dt>Committed</dt>
+          <dd>{commitTime}</dd>
         </>
       )}
     </dl>
