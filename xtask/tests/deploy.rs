@@ -163,9 +163,18 @@ fn deploys_survive_what_operators_do() {
     let exclude = String::from_utf8(Command::new("git").args(git).output().unwrap().stdout).unwrap();
     let exclude = std::path::PathBuf::from(exclude.trim());
     std::fs::create_dir_all(exclude.parent().unwrap()).unwrap();
-    let excluded = std::fs::read_to_string(&exclude).unwrap_or_default();
-    std::fs::write(&exclude, format!("{excluded}\n/src/backend/.env\n/src/backend/.venv/\n/src/backend/id_key\n"))
-        .unwrap();
+    // (A run that was interrupted leaves its lines and files: this one starts from without them.)
+    let lines = ["/src/backend/.env", "/src/backend/.venv/", "/src/backend/id_key"];
+    let excluded: String = std::fs::read_to_string(&exclude)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !lines.contains(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&exclude, format!("{excluded}{}\n", lines.join("\n"))).unwrap();
+    for file in ignored {
+        let _ = std::fs::remove_file(s.p.root.join(file));
+    }
     std::fs::create_dir_all(s.p.root.join("src/backend/.venv")).unwrap();
     std::fs::write(s.p.root.join(ignored[0]), format!("PGPASSWORD={}\n", s.secret)).unwrap();
     std::fs::write(s.p.root.join(ignored[1]), "# an ignored virtualenv\n").unwrap();
