@@ -349,8 +349,9 @@ impl Config {
 
     /// Parses configuration text; errors name the file, line and key.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let config: Config = basic_toml::from_str(text)
-            .map_err(|err| anyhow::anyhow!("{}: invalid configuration: {err}", path.display()))?;
+        let config: Config = basic_toml::from_str(text).map_err(|err| {
+            anyhow::anyhow!("{}: invalid configuration: {}", path.display(), at_the_key(text, &err.to_string()))
+        })?;
         config.validate().map_err(|Invalid { key, why }| {
             let line = line_of(text, &key).map(|n| format!(":{n}")).unwrap_or_default();
             anyhow::anyhow!("{}{line}: invalid configuration: {key}: {why}", path.display())
@@ -567,6 +568,23 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         return Some(found.unwrap_or(start) + 1);
     }
     None
+}
+
+/// A TOML reader's error placed at its key's own line: for an unknown field or an array of the
+/// wrong length the reader names the line where it noticed, at the end of the table.
+fn at_the_key(text: &str, err: &str) -> String {
+    let Some((what, at)) = err.rsplit_once(" at line ") else { return err.to_string() };
+    let quoted = |after: &str| what.split_once(after).and_then(|(_, rest)| rest.split_once('`')).map(|(q, _)| q);
+    let key = match (quoted("for key `"), quoted("unknown field `")) {
+        (Some(table), Some(field)) => format!("{table}.{field}"),
+        (None, Some(field)) => field.to_string(),
+        (Some(key), None) => key.to_string(),
+        (None, None) => return err.to_string(),
+    };
+    match line_of(text, &key) {
+        Some(line) if !at.starts_with(&format!("{line} ")) => format!("{what} at line {line}"),
+        _ => err.to_string(),
+    }
 }
 
 /// A value that goes on a command line whole: letters, digits and `._/@+,:=~-` (and `\` of a
@@ -850,7 +868,21 @@ mod tests {
         let text = shipped_with("syslog_facility = \"local1\"", "syslog_facilty = \"local1\"");
         let err = error_of(&text);
         assert!(err.contains("unknown field `syslog_facilty`, expected one of"), "{err}");
-        assert!(err.contains("for key `environments.staging` at line "), "{err}");
+        let line = 1 + text.lines().position(|l| l == "syslog_facilty = \"local1\"").unwrap();
+        assert!(err.ends_with(&format!("for key `environments.staging` at line {line}")), "{err}");
+    }
+
+    #[test]
+    fn an_array_of_the_wrong_length_names_its_line() {
+        let text = shipped_with("ports = [3040, 3047]", "ports = [3040, 3047, 3050]");
+        let line = 1 + text.lines().position(|l| l == "ports = [3040, 3047, 3050]").unwrap();
+        assert_eq!(
+            error_of(&text),
+            format!(
+                "config/recordsponge.toml: invalid configuration: invalid length 3, expected 2 elements in \
+                 sequence for key `environments.prod.ports` at line {line}"
+            )
+        );
     }
 
     #[test]
