@@ -156,7 +156,8 @@ pub enum Frontend {
     /// Restart the frontend container
     #[command(alias = "frontend_restart")]
     FrontendRestart,
-    /// Run the frontend tests, rerunning on every change
+    /// Run the frontend tests, rerunning on every change on a terminal (Ctrl-C stops); elsewhere
+    /// (CI, a pipe) once
     #[command(alias = "frontend_test")]
     FrontendTest {
         /// Arguments for the test runner (`npm test -- ARGS`), after `--`
@@ -279,10 +280,11 @@ pub enum Operate {
 /// A deploy environment's host, set up from bare over ssh: src/setup.rs.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Setup {
-    /// Set ENV's host up as its admin over ssh (`admin`: root, or a user with sudo), from a bare
-    /// Debian or Ubuntu: packages, the deploy user and its keys, the env file, nginx's site,
-    /// logs, sshd, and the database (PostgreSQL; its login made and written into the env file on
-    /// the host only); then ENV's first deploy. Run again, it changes nothing and says so
+    /// Set ENV's host up as its admin over ssh (`admin`: root, or a user who may sudo without a
+    /// password), from a bare Debian or Ubuntu: packages, the deploy user and its keys, the env
+    /// file, nginx's site, logs, sshd, and the database (PostgreSQL; its login made and written
+    /// into the env file on the host only); then ENV's first deploy. Run again, it changes
+    /// nothing and says so
     Setup {
         /// The deploy environment (staging, prod)
         env: String,

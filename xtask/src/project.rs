@@ -383,8 +383,10 @@ impl Project {
                 what: "the compose plugin answers (`docker compose version`)".into(),
                 probe: self.cmd("docker").args(&["compose", "version"]),
                 line: None,
-                fix: "install the compose plugin (Debian/Ubuntu: `sudo apt-get install docker-compose-plugin`; \
-                      Docker Desktop has it), or use the standalone one: --compose v1"
+                fix: "install the compose plugin (from Docker's apt repository: `sudo apt-get install \
+                      docker-compose-plugin`; Debian 13: `sudo apt-get install docker-compose`; Ubuntu: \
+                      `sudo apt-get install docker-compose-v2`; Docker Desktop has it), or use the \
+                      standalone one: --compose v1"
                     .into(),
             },
             Flavor::V1 => Check::Tool {

@@ -387,16 +387,19 @@ fn registry_login(p: &Project, t: &Target, m: &Machine, given: Option<&str>, pla
         )
         .step(
             "Decide whether to pass your login on",
-            Action::Decide(Decision::new("%{pass_login} = yes unless %{logged_in} is empty", move |vars| {
-                Ok(if vars.get("logged_in").is_empty() {
-                    Decided::default().set("pass_login", "yes")
-                } else {
-                    // (Set, empty: a machine before this one may have set it.)
-                    Decided::default()
-                        .set("pass_login", "")
-                        .note(format!("{user} on {host} is logged in to the registry already"))
-                })
-            })),
+            Action::Decide(Decision::new(
+                "%{pass_login} = yes when %{logged_in} is empty (no login works there)",
+                move |vars| {
+                    Ok(if vars.get("logged_in").is_empty() {
+                        Decided::default().set("pass_login", "yes")
+                    } else {
+                        // (Set, empty: a machine before this one may have set it.)
+                        Decided::default()
+                            .set("pass_login", "")
+                            .note(format!("{user} on {host} is logged in to the registry already"))
+                    })
+                },
+            )),
         );
         plan.step(
             &format!("Log {} on {} in to {registry} with your login", m.user, m.host),
