@@ -271,7 +271,8 @@ pub enum Operate {
         /// backup: copy the dump to this file of this machine too
         #[arg(long, value_name = "PATH")]
         download: Option<PathBuf>,
-        /// restore: a backup of this other environment (refused otherwise)
+        /// restore: a backup of this other environment, kept on ENV's host (where the two share
+        /// a host and deploy user); without it, a backup of another environment is refused
         #[arg(long, value_name = "ENV")]
         from: Option<String>,
     },
