@@ -1,6 +1,7 @@
 //! The end-to-end suite: the real `cargo xtask` binary drives a real Docker engine, as a new
-//! user would, on its own compose project, ports and volumes (never a developer's stack), with a
-//! registry with a login as a container beside it, and asserts on real outcomes.
+//! user would, on its own compose project, ports, volumes and dev images (never a developer's
+//! stack or images), with a registry with a login as a container beside it, and asserts on real
+//! outcomes.
 //! It needs a Docker engine, so plain `cargo test` lists it as ignored; `bash
 //! xtask/testbed/run-tests.sh` provisions the engine and runs it, and a missing engine fails it.
 
@@ -20,15 +21,17 @@ const FRONTEND_PORT: u16 = 13080;
 struct Suite {
     x: Xtask,
     fleet: Fleet,
-    backend_image: String,
+    /// The suite's own dev images (removed when it ends): the backend's, pushed to the fleet's
+    /// registry, and the frontend's.
+    images: [String; 2],
 }
 
 impl Drop for Suite {
     /// Leaves nothing behind, also when an assertion failed: containers, networks, volumes, the
-    /// test image (the fleet removes the registry).
+    /// test images (the fleet removes the registry).
     fn drop(&mut self) {
         let _ = self.xtask(&["compose", "down", "--volumes", "--remove-orphans"]);
-        let _ = Command::new("docker").args(["image", "rm", "--force", &self.backend_image]).output();
+        let _ = Command::new("docker").args(["image", "rm", "--force"]).args(&self.images).output();
     }
 }
 
@@ -36,16 +39,17 @@ fn setup() -> Suite {
     common::engine("end-to-end suite");
     let p = xtask::load(None, None, false).unwrap();
     let fleet = Fleet::start(&p, &format!("rse2e{}", std::process::id()), "host", 0, None, &[]).unwrap();
-    let backend_image = format!("{}/recordsponge/expungeservice:dev", fleet.registry);
+    let images = ["expungeservice", "frontend"].map(|name| format!("{}/recordsponge/{name}:dev", fleet.registry));
     let mut config: Config = p.config.clone();
     config.compose.project = PROJECT.into();
     config.ports.backend = BACKEND_PORT;
     config.ports.frontend = FRONTEND_PORT;
-    config.images.backend_dev = backend_image.clone();
+    config.images.backend_dev = images[0].clone();
+    config.images.frontend_dev = images[1].clone();
     let path = fleet.dir.join("e2e.toml");
     config.write(&path).unwrap();
     let x = Xtask::new(&path, &[("DOCKER_CONFIG", &fleet.docker_config)]);
-    Suite { x, fleet, backend_image }
+    Suite { x, fleet, images }
 }
 
 impl Suite {
@@ -140,7 +144,7 @@ fn the_dev_environment_end_to_end() {
     // fails is one line, not its output.
     let out = s.ok(&["new"]);
     assert!(out.contains("RecordSponge is running"), "{out}");
-    let pull = format!("{} cannot be pulled (", s.backend_image);
+    let pull = format!("{} cannot be pulled (", s.images[0]);
     assert!(out.contains(&pull) && !out.contains("its last lines"), "{out}");
     assert!(out.contains("admin@example.com"), "new prints the seed logins:\n{out}");
     let (status, body) = get(BACKEND_PORT, "/api/health");
@@ -148,6 +152,11 @@ fn the_dev_environment_end_to_end() {
     assert!(body.contains("\"database\""), "{body}");
     assert_eq!(get(FRONTEND_PORT, "/").0, 200, "the dev server answers");
     assert_eq!(get(FRONTEND_PORT, "/api/health").0, 200, "the dev server proxies /api to the backend");
+    // The suite's own frontend image, never the developer's (removed when the suite ends).
+    let node = s.service_container("node");
+    let runs = docker(&["inspect", "--format", "{{.Image}}", &node]).trim().to_string();
+    let own = docker(&["image", "inspect", "--format", "{{.Id}}", &s.images[1]]).trim().to_string();
+    assert_eq!(runs, own, "the dev server does not run the suite's frontend image {}", s.images[1]);
 
     // `new` again: quick, and nothing changes.
     let before = s.containers();
@@ -217,7 +226,7 @@ fn the_dev_environment_end_to_end() {
     let new = s.service_container("expungeservice");
     assert_ne!(old, new, "backend-reload did not recreate the container");
     let image_of = |id: &str| docker(&["inspect", "--format", "{{.Image}}", id]).trim().to_string();
-    let built = docker(&["image", "inspect", "--format", "{{.Id}}", &s.backend_image]).trim().to_string();
+    let built = docker(&["image", "inspect", "--format", "{{.Id}}", &s.images[0]]).trim().to_string();
     assert_eq!(image_of(&new), built, "the reloaded backend runs the rebuilt image");
     assert_eq!(get(BACKEND_PORT, "/api/health").0, 200);
 
@@ -248,7 +257,7 @@ fn the_dev_environment_end_to_end() {
     });
     assert!(pushed, "no log in target/logs holds the push's output");
     let tags = Command::new("docker")
-        .args(["manifest", "inspect", "--insecure", &s.backend_image])
+        .args(["manifest", "inspect", "--insecure", &s.images[0]])
         .env("DOCKER_CONFIG", &s.fleet.docker_config)
         .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
         .output()
