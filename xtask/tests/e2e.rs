@@ -279,6 +279,12 @@ fn the_dev_environment_end_to_end() {
     s.ok(&["up", "--backend-only"]);
     assert!(build.join("index.html").is_file(), "up --backend-only did not build the frontend");
     assert_eq!(get(BACKEND_PORT, "/").0, 200, "the backend does not serve the frontend's build");
+    // The build removed and made again under the running backend is what it serves.
+    s.ok(&["frontend-clean"]);
+    assert_ne!(get(BACKEND_PORT, "/").0, 200, "the backend serves a build frontend-clean removed");
+    s.ok(&["frontend-build"]);
+    let (status, body) = get(BACKEND_PORT, "/");
+    assert_eq!(status, 200, "the running backend does not serve the new build: {body}");
     // Working backend-only is a choice: doctor says the dev server is not running, not a fault.
     let doctor = s.xtask(&["doctor"]);
     assert!(doctor.stdout.contains("not now the node service is running"), "{}", doctor.out);
