@@ -29,6 +29,11 @@ pub struct Cmd {
     pub stdin: Option<String>,
     /// A file the child reads as its standard input (read when it runs).
     pub stdin_file: Option<PathBuf>,
+    /// The child's standard input is a pipe this process holds open, without writing to it,
+    /// until the child ends; it closes when this process ends, however it ends (`kill -9` too):
+    /// a watcher in a container without a terminal ends with it (see `Project::watch`). For
+    /// `process::run`, which runs commands to their end.
+    pub stdin_held: bool,
     /// A file of this machine the child's standard output goes to (a download): written as
     /// `PATH.partial`, readable by this user only, and named PATH once the command succeeded.
     pub stdout_file: Option<PathBuf>,
@@ -51,6 +56,7 @@ impl Cmd {
             quiet: false,
             stdin: None,
             stdin_file: None,
+            stdin_held: false,
             stdout_file: None,
             passes_status: false,
             remote: Vec::new(),
@@ -89,6 +95,11 @@ impl Cmd {
 
     pub fn stdin_file(mut self, path: &Path) -> Cmd {
         self.stdin_file = Some(path.to_path_buf());
+        self
+    }
+
+    pub fn stdin_held(mut self) -> Cmd {
+        self.stdin_held = true;
         self
     }
 

@@ -346,7 +346,7 @@ fn lint(p: &Project, watch: bool) -> Plan {
     if watch {
         plan.step(
             "Rerun the backend style check on every change (Ctrl-C stops)",
-            Action::Run(p.exec(&[], &c.services.backend, true, &["watchfiles", "ruff check .", "."])),
+            Action::Run(p.watch(&c.services.backend, &["watchfiles", "ruff check .", "."])),
         );
         return plan;
     }

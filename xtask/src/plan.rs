@@ -562,6 +562,9 @@ impl Plan {
         if let Some(path) = &cmd.stdin_file {
             let _ = writeln!(out, "{pad}  stdin: the file {}", self.rel(path));
         }
+        if cmd.stdin_held {
+            let _ = writeln!(out, "{pad}  stdin: a pipe held open until it ends, or this command does");
+        }
         if let Some(path) = &cmd.stdout_file {
             let _ = writeln!(out, "{pad}  stdout: to the file {}", self.rel(path));
         }

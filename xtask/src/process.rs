@@ -15,7 +15,7 @@ use crate::cmd::Cmd;
 use crate::interrupt::interrupted;
 
 /// The duct expression of a command: its argv, directory and environment; stdin is the
-/// command's text, the terminal for terminal commands, else nothing.
+/// command's text, the terminal for terminal commands, else nothing (a held stdin is `run`'s).
 fn expression(cmd: &Cmd) -> duct::Expression {
     let mut e = duct::cmd(&cmd.program, cmd.argv()).dir(&cmd.dir);
     for (key, value) in &cmd.env {
@@ -24,7 +24,7 @@ fn expression(cmd: &Cmd) -> duct::Expression {
     match (&cmd.stdin, &cmd.stdin_file) {
         (Some(text), _) => e.stdin_bytes(text.as_bytes()),
         (None, Some(path)) => e.stdin_path(path),
-        (None, None) if cmd.terminal => e,
+        (None, None) if cmd.terminal || cmd.stdin_held => e,
         (None, None) => e.stdin_null(),
     }
 }
@@ -64,6 +64,14 @@ pub fn failure_text(cmd: &Cmd, output: &Output) -> String {
 /// passes its status fails with an `Exited` of it.
 pub fn run(cmd: &Cmd) -> Result<()> {
     let mut e = expression(cmd);
+    // (Outside `expression`, whose own stdin would win.) The write end lives until this
+    // function returns, or this process ends.
+    let mut _held = None;
+    if cmd.stdin_held {
+        let (read_end, write_end) = os_pipe::pipe().context("cannot make a pipe")?;
+        e = e.stdin_file(read_end);
+        _held = Some(write_end);
+    }
     if let Some(path) = &cmd.stdout_file {
         e = e.stdout_file(private_file(&partial(path))?);
     }
@@ -300,6 +308,14 @@ mod tests {
         assert!(err.contains("No such file or directory"), "{err}");
         let err = format!("{:#}", run(&Cmd::new("xtask-no-such-program", Path::new("."))).unwrap_err());
         assert!(err.starts_with("cannot start `xtask-no-such-program`"), "{err}");
+    }
+
+    #[test]
+    fn a_held_stdin_stays_open_while_the_program_runs() {
+        // `cat` reads until end of file: only an open stdin keeps it running until `timeout`.
+        let until_eof = ["-c", "timeout 1 cat; test $? = 124"];
+        run(&Cmd::new("sh", Path::new(".")).args(&until_eof).stdin_held()).unwrap();
+        assert!(run(&Cmd::new("sh", Path::new(".")).args(&until_eof)).is_err(), "stdin was open without it");
     }
 
     #[test]

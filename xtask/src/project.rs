@@ -326,6 +326,22 @@ impl Project {
         self.compose(&words).terminal(terminal)
     }
 
+    /// A watcher in `service` (it reruns a check on every change until stopped). On a terminal,
+    /// `compose exec` with a TTY: Ctrl-C and a closed terminal reach it there. Elsewhere docker
+    /// would leave it running in the container when this command ends, so it runs beside a
+    /// guard that ends it when its stdin, a pipe this process holds, closes.
+    pub fn watch(&self, service: &str, argv: &[&str]) -> Cmd {
+        if self.facts.terminal {
+            return self.exec(&[], service, true, argv);
+        }
+        // (A shell gives a job it starts in the background /dev/null as stdin: `cat` reads a copy.)
+        let guard =
+            "exec 3<&0; \"$@\" </dev/null 3<&- & watcher=$!; (cat <&3 >/dev/null; kill $watcher 2>/dev/null) & \
+                     exec 3<&-; wait $watcher";
+        let wrapped: Vec<&str> = ["sh", "-c", guard, "sh"].into_iter().chain(argv.iter().copied()).collect();
+        self.exec(&[], service, true, &wrapped).stdin_held()
+    }
+
     /// The states of the stack's containers of `service` (running, exited, ...), one a line.
     pub fn service_states(&self, service: &str) -> Cmd {
         self.cmd("docker").args(&["ps", "--all"]).args(&self.service_filters(service)).args(&["--format", "{{.State}}"])
@@ -524,6 +540,22 @@ pub fn fixture() -> Project {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watcher_without_a_terminal_ends_when_its_held_stdin_closes() {
+        let mut p = fixture();
+        let argv = ["watchfiles", "ruff check .", "."];
+        let watch = p.watch("expungeservice", &argv);
+        assert!(watch.stdin_held && watch.terminal);
+        let tail: Vec<&str> = watch.args.iter().map(String::as_str).skip_while(|a| *a != "-T").collect();
+        assert_eq!(tail[..5], ["-T", "expungeservice", "sh", "-c", tail[4]]);
+        assert!(tail[4].contains("(cat <&3 >/dev/null; kill $watcher"), "{}", tail[4]);
+        assert_eq!(tail[5..], ["sh", "watchfiles", "ruff check .", "."]);
+        p.facts.terminal = true;
+        let watch = p.watch("expungeservice", &argv);
+        assert!(!watch.stdin_held && !watch.args.contains(&"-T".to_string()));
+        assert!(watch.args.ends_with(&argv.map(String::from)), "{:?}", watch.args);
+    }
 
     #[test]
     fn a_base_image_is_named_by_its_inputs_blobs_and_the_image_it_starts_from() {

@@ -85,7 +85,7 @@ pub fn backend_test(p: &Project, watch: bool, args: &[String]) -> Plan {
         let target = crate::cmd::sh_join(&pytest);
         plan.step(
             "Rerun the backend tests on every change (Ctrl-C stops)",
-            Action::Run(p.exec(&[], backend, true, &["watchfiles", &target, "."])),
+            Action::Run(p.watch(backend, &["watchfiles", &target, "."])),
         );
     } else {
         plan.step("Backend type check (mypy)", Action::Run(p.exec(&[], backend, false, &["mypy"])))

@@ -75,6 +75,19 @@ impl Suite {
         self.x.ok(&args).stdout.trim().to_string()
     }
 
+    /// Docker leaves a program started by `exec` running when its client ends: a watcher of a
+    /// command that ended must be gone from the backend container within 10 s.
+    fn no_watcher(&self, after: &str) {
+        let backend = self.service_container("expungeservice");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut top = docker(&["top", &backend]);
+        while top.contains("watchfiles") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            top = docker(&["top", &backend]);
+        }
+        assert!(!top.contains("watchfiles"), "{after}, its watcher still runs in the backend container:\n{top}");
+    }
+
     /// The ids of this project's containers (any state), sorted.
     fn containers(&self) -> Vec<String> {
         let out =
@@ -218,6 +231,13 @@ fn the_dev_environment_end_to_end() {
     watch.interrupt();
     watch.finish(&s.x);
     assert!(ctrl_c.elapsed().as_secs() < 10, "lint --watch took {:?} to end after Ctrl-C", ctrl_c.elapsed());
+    s.no_watcher("lint --watch ended with Ctrl-C");
+    // Killed, not stopped: its watcher ends too.
+    let mut watch = Spawned::start(s.x.command(&["backend-test", "--watch", "--", "-k", "seed_hashes"]));
+    watch.wait_for("1 passed");
+    watch.signal("-KILL");
+    let _ = watch.finish(&s.x);
+    s.no_watcher("backend-test --watch killed with -9");
 
     // A rebuilt image, reloaded, is what serves.
     s.ok(&["backend-build"]);
