@@ -185,6 +185,11 @@ fn pull(p: &Project) -> Plan {
             "Pull the stack's images",
             Action::Run(p.compose(&["pull", c.services.database.as_str(), c.services.backend.as_str()]).quiet()),
         )
+        .hint(&format!(
+            "where the registry has no {}, build it here instead: `cargo xtask backend-build` (compose's own \
+             `docker compose build` lacks this project's settings)",
+            c.images.backend_dev
+        ))
         .step(
             &format!("Pull the frontend's base image {}", c.images.node),
             Action::Run(p.cmd("docker").args(&["pull", c.images.node.as_str()]).quiet()),
@@ -293,7 +298,10 @@ fn psql(p: &Project, args: &[String]) -> Plan {
         });
         cmd = cmd.stdin_file(file);
     }
-    plan.step(&format!("psql on {}", c.database.name), Action::Run(cmd));
+    plan.step(&format!("psql on {}", c.database.name), Action::Run(cmd)).hint(&format!(
+        "where it says database \"{}\" does not exist (after dropdb): `cargo xtask initdb` makes it",
+        c.database.name
+    ));
     plan
 }
 
